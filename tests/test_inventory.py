@@ -1,0 +1,44 @@
+"""Every fenced code block is run by a test, executed at build, or declared not to be code."""
+
+import pytest
+from markdown_blocks import Block, code_blocks
+from site_pages import markdown_sources, relative
+
+RUN_BY_PYTEST_CODEBLOCKS = {"python", "sh", "bash"}  # pytest-codeblocks runs exactly these infos
+NOT_CODE = {"output", "transcript"}  # printed output; a terminal session shown, never run
+EXECUTED_LANGUAGES = {"python", "pycon", "sh", "bash", "console"}
+
+
+def classify(block: Block) -> str:
+    """Say how a block is executed, or raise ValueError saying why it escapes execution."""
+    if block.info in RUN_BY_PYTEST_CODEBLOCKS:
+        if "skip" in block.marker:
+            raise ValueError(f"skipped by {block.marker!r}")
+        return "pytest-codeblocks"
+    if block.executed_at_build:
+        if block.language not in EXECUTED_LANGUAGES:
+            raise ValueError(f"markdown-exec does not run {block.language!r} blocks here")
+        return "markdown-exec"
+    if block.language == "python" and block.only_includes_snippets:
+        return "snippet include (snippet files are run by test_snippets_standalone)"
+    if block.info in NOT_CODE:
+        return "not code"
+    raise ValueError(
+        f"```{block.info} is neither run by pytest-codeblocks, nor executed at build, "
+        f"nor tagged as one of {sorted(NOT_CODE)}"
+    )
+
+
+BLOCKS = [block for path in markdown_sources() for block in code_blocks(path)]
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: f"{relative(b.path)}:{b.line}")
+def test_every_block_is_accounted_for(block):
+    try:
+        classify(block)
+    except ValueError as problem:
+        pytest.fail(f"{relative(block.path)}:{block.line}: {problem}")
+
+
+def test_the_inventory_sees_blocks():
+    assert len(BLOCKS) > 10

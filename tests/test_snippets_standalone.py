@@ -1,0 +1,30 @@
+"""Every snippet runs on its own, as a reader who copied only that file would run it."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from site_pages import SNIPPETS, relative
+
+SCRIPTS = sorted(p for p in SNIPPETS.rglob("*.py") if "__pycache__" not in p.parts)
+
+# Scripts whose full run is long, or writes results, get a short run here; their own tests
+# check the full behaviour. Paths are relative to snippets/.
+SHORT_RUN_ARGUMENTS: dict[str, list[str]] = {}
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=relative)
+def test_snippet_runs_alone(script, tmp_path):
+    # A fresh interpreter in an empty folder: no repository paths, no test fixtures.
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": ""}
+    result = subprocess.run(
+        [sys.executable, str(script), *SHORT_RUN_ARGUMENTS.get(script.relative_to(SNIPPETS).as_posix(), [])],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"{relative(script)} failed:\n{result.stderr[-3000:]}"
+
+
+def test_there_are_snippets():
+    assert len(SCRIPTS) >= 1
