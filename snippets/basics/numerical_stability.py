@@ -1,0 +1,122 @@
+"""Numerical stability: log(softmax(x)) against log_softmax(x), logsumexp, low precision."""
+
+# --8<-- [start:three_logits]
+import math
+
+import torch
+import torch.nn.functional as F
+
+for s in [10.0, 100.0, 1000.0]:
+    x = torch.tensor([s, 0.0, -s])  # float32
+    print(f"s = {s:g}")
+    print("  log(softmax(x)):", torch.log(torch.softmax(x, dim=0)))
+    print("  log_softmax(x) :", F.log_softmax(x, dim=0))
+# --8<-- [end:three_logits]
+
+
+# --8<-- [start:forms]
+def by_hand(x):  # softmax written out, then log
+    e = torch.exp(x)
+    return torch.log(e / e.sum(dim=1, keepdim=True))
+
+
+def log_of_softmax(x):  # PyTorch's softmax, then log
+    return torch.log(torch.softmax(x, dim=1))
+
+
+def stable(x):  # x - logsumexp(x)
+    return F.log_softmax(x, dim=1)
+
+
+FORMS = {"log(exp(x) / sum(exp(x)))": by_hand, "log(softmax(x))": log_of_softmax}
+FORMS["log_softmax(x)"] = stable
+# --8<-- [end:forms]
+
+
+# --8<-- [start:sweep]
+def sweep(form, dtype, largest=200.0, step=0.01):
+    """Losses of both classes for the logits [s, 0], s = 0 ... largest, computed in dtype."""
+    s = torch.arange(0.0, largest + step / 2, step, dtype=torch.float64).to(dtype)
+    logits = torch.stack([s, torch.zeros_like(s)], dim=1)
+    return s, -form(logits)  # column c: the loss if the target is class c
+
+
+print("| dtype | form | first s with a non-finite loss | loss, target 0 | loss, target 1 |")
+print("|---|---|---|---|---|")
+for dtype in [torch.float32, torch.float16, torch.bfloat16]:
+    for name, form in FORMS.items():
+        s, losses = sweep(form, dtype)
+        broken = (~torch.isfinite(losses)).any(dim=1)
+        if broken.any():
+            i = int(broken.nonzero()[0])
+            first = f"{s[i].item():.7g}"
+        else:
+            i, first = len(s) - 1, f"none up to {s[-1].item():g}"
+        row = [str(dtype).removeprefix("torch."), f"`{name}`", first]
+        print("| " + " | ".join(row + [f"{v + 0.0:g}" for v in losses[i].tolist()]) + " |")
+# --8<-- [end:sweep]
+
+# --8<-- [start:limits]
+print("| dtype | log(largest finite value) | -log(smallest subnormal / 2) |")
+print("|---|---|---|")
+for dtype in [torch.float32, torch.float16, torch.bfloat16]:
+    info = torch.finfo(dtype)
+    smallest_subnormal = info.tiny * info.eps
+    overflow, underflow = math.log(info.max), -math.log(smallest_subnormal / 2)
+    print(f"| {str(dtype).removeprefix('torch.')} | {overflow:.4f} | {underflow:.4f} |")
+# --8<-- [end:limits]
+
+# --8<-- [start:gradient]
+for name, form in FORMS.items():
+    x = torch.tensor([[200.0, 0.0]], requires_grad=True)
+    loss = -form(x)[0, 1]  # the target is class 1
+    loss.backward()
+    print(f"{name:<26} loss = {loss.item():<6g} gradient = {x.grad[0].tolist()}")
+# --8<-- [end:gradient]
+
+# --8<-- [start:logsumexp]
+x = torch.tensor([1000.0, 0.0, -1000.0])
+m = x.max()
+print("log(sum(exp(x)))            :", torch.log(torch.exp(x).sum()).item())
+print("m + log(sum(exp(x - m)))    :", (m + torch.log(torch.exp(x - m).sum())).item())
+print("torch.logsumexp(x)          :", torch.logsumexp(x, dim=0).item())
+print("x - logsumexp(x)            :", x - torch.logsumexp(x, dim=0))
+print("log_softmax(x)              :", F.log_softmax(x, dim=0))
+# --8<-- [end:logsumexp]
+
+# --8<-- [start:autocast_cpu]
+torch.manual_seed(0)
+model = torch.nn.Linear(16, 10)
+features = torch.randn(32, 16)
+target = torch.randint(0, 10, (32,))
+with torch.autocast("cpu", dtype=torch.bfloat16):
+    logits = model(features)
+    ce = F.cross_entropy(logits, target)
+    log_probs = F.log_softmax(logits, dim=1)
+    nll = F.nll_loss(log_probs, target)
+print("logits                  :", logits.dtype)
+print("cross_entropy(logits)   :", ce.dtype)
+print("log_softmax(logits)     :", log_probs.dtype)
+print("nll_loss(log_softmax)   :", nll.dtype)
+# --8<-- [end:autocast_cpu]
+
+# --8<-- [start:low_precision]
+torch.manual_seed(0)
+logits = 3 * torch.randn(64, 1000)  # 64 samples, 1000 classes
+target = torch.randint(0, 1000, (64,))
+
+print("| logits | loss dtype | loss | error against float64 |")
+print("|---|---|---|---|")
+for dtype in [torch.bfloat16, torch.float16, torch.float32]:
+    rounded = logits.to(dtype)  # the logits a low-precision model would return
+    reference = F.cross_entropy(rounded.double(), target).item()  # same logits, float64
+    for cast in ["", ".float()"]:
+        if cast and dtype == torch.float32:
+            continue
+        x = rounded.float() if cast else rounded
+        loss = F.cross_entropy(x, target)
+        name = str(dtype).removeprefix("torch.") + cast
+        loss_dtype = str(loss.dtype).removeprefix("torch.")
+        error = abs(loss.item() - reference)
+        print(f"| `{name}` | {loss_dtype} | {loss.item():.6f} | {error:.1e} |")
+# --8<-- [end:low_precision]

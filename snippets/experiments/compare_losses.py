@@ -1,0 +1,400 @@
+"""Compare losses for multi-class classification on scikit-learn's digits, on a CPU.
+
+Three training regimes (balanced; long-tailed with imbalance ratio 100; 40% symmetric label
+noise), one small MLP, one optimizer budget, several seeds. Every run is deterministic, so the
+committed results in results/ can be reproduced bit for bit:
+
+    .venv/bin/python snippets/experiments/compare_losses.py            # everything, a few minutes
+    .venv/bin/python snippets/experiments/compare_losses.py --regimes long_tailed --seeds 0 \
+        --losses ce logit_adjusted --output /tmp/slice.json           # a slice
+"""
+
+import argparse
+import csv
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    log_loss,
+    recall_score,
+)
+from torch import nn
+from tqdm import tqdm
+
+# The losses come from the sibling folder snippets/losses/, one file per loss page.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from losses.class_balanced import class_balanced_weights
+from losses.focal import focal_loss
+from losses.ldam import LDAMLoss
+from losses.logit_adjustment import (
+    logit_adjusted_cross_entropy,
+    post_hoc_logit_adjustment,
+)
+from losses.noisy_labels import generalized_cross_entropy, symmetric_cross_entropy
+from losses.poly import poly1_cross_entropy
+
+RESULTS = Path(__file__).resolve().parent / "results" / "compare_losses.json"
+
+CONFIG = {
+    "dataset": "sklearn.datasets.load_digits (1797 images, 8x8, 10 classes)",
+    "features": "pixel / 16",
+    "test_per_class": 50,  # test split: 50 images of every class, so it is balanced
+    "long_tailed_max": 100,  # long-tailed training split: n_c = round(100 * 100 ** (-r / 9))
+    "imbalance_ratio": 100,
+    "noise_rate": 0.4,  # this fraction of training labels is replaced by a different class
+    "hidden": 128,  # MLP 64 -> 128 -> 128 -> 10, ReLU
+    "batch_size": 64,
+    "steps": 1000,  # optimizer steps per run, the same for every loss and regime
+    "curve_every": 50,  # test accuracy is also recorded every this many steps (not used to stop)
+    "optimizer": "SGD",
+    "lr": 0.05,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "drw_start_fraction": 0.8,  # LDAM-DRW: class-balanced weights from this fraction of steps
+    "ece_bins": 15,
+    "seeds": [0, 1, 2, 3, 4],
+}
+
+REGIMES = ("balanced", "long_tailed", "noisy")
+
+# name -> short language-neutral label used in tables and plots
+LOSSES = {
+    "ce": "CE",
+    "weighted_ce": "CE + 1/n weights",
+    "class_balanced": "CB CE β=0.99",
+    "label_smoothing": "CE + LS 0.1",
+    "focal": "focal γ=2",
+    "poly1": "Poly-1 ε=1",
+    "logit_adjusted": "LA loss τ=1",
+    "posthoc_la": "CE + post-hoc LA τ=1",
+    "ldam_drw": "LDAM-DRW",
+    "gce": "GCE q=0.7",
+    "sce": "SCE α=0.1 β=1",
+}
+POSTHOC = {"posthoc_la": "ce"}  # computed from another loss's trained model, not trained itself
+METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "nll", "ece")
+NOTES = {
+    "accuracy": "test accuracy; the test split is balanced, so it equals balanced_accuracy",
+    "nll": "sklearn.metrics.log_loss of the softmax of the loss's logits, in float64",
+    "ece": "expected calibration error, 15 equal-width bins of the top-1 confidence",
+    "train_accuracy": "accuracy on the labels the model was trained on (noisy in 'noisy')",
+    "train_time_s": "seconds spent in training steps, one thread; depends on the machine",
+    "test_accuracy_curve": "test accuracy every curve_every steps; never used to stop early",
+    "posthoc_la": "CE's trained model with its logits adjusted at test time; CE's train time",
+}
+# LDAM's scale=30 (Cao et al.) multiplies cosine logits in [-1, 1]; this MLP's last layer is a
+# plain linear layer, so its logits are used as they are.
+LDAM_SCALE = 1.0
+
+
+def long_tailed_counts(classes: int, largest: int, ratio: float) -> list[int]:
+    """Exponential profile: n_r = round(largest * ratio ** (-r / (classes - 1))), r = 0..C-1."""
+    return [round(largest * ratio ** (-r / (classes - 1))) for r in range(classes)]
+
+
+def symmetric_noise(labels: np.ndarray, rate: float, classes: int, rng) -> np.ndarray:
+    """A copy of labels where exactly round(rate * n) of them, drawn at random, are moved to a
+    uniformly drawn *other* class."""
+    noisy = labels.copy()
+    flip = rng.permutation(len(labels))[: round(rate * len(labels))]
+    noisy[flip] = (labels[flip] + rng.integers(1, classes, size=len(flip))) % classes
+    return noisy
+
+
+def split_indices(regime: str, seed: int, config: dict = CONFIG):
+    """Indices into load_digits() of the training and test images, and the training labels
+    (noisy in the "noisy" regime). The same for every loss, different for every seed."""
+    y = load_digits().target.astype(np.int64)
+    classes = int(y.max()) + 1
+    rng = np.random.default_rng([seed, REGIMES.index(regime)])
+    test, pool = [], []
+    for c in range(classes):
+        members = rng.permutation(np.flatnonzero(y == c))
+        test.append(members[: config["test_per_class"]])  # a balanced test split
+        pool.append(members[config["test_per_class"] :])
+    if regime == "long_tailed":
+        # Classes take the ranks of the exponential profile in a random order.
+        counts = long_tailed_counts(classes, config["long_tailed_max"], config["imbalance_ratio"])
+        rank = rng.permutation(classes)
+        pool = [members[: counts[r]] for members, r in zip(pool, rank, strict=True)]
+    train = rng.permutation(np.concatenate(pool))
+    y_train = y[train]
+    if regime == "noisy":
+        y_train = symmetric_noise(y_train, config["noise_rate"], classes, rng)
+    return train, np.sort(np.concatenate(test)), y_train
+
+
+def make_split(regime: str, seed: int, config: dict = CONFIG):
+    """x_train, y_train, x_test, y_test (numpy) and the number of classes."""
+    digits = load_digits()
+    x, y = digits.data.astype(np.float32) / 16.0, digits.target.astype(np.int64)
+    train, test, y_train = split_indices(regime, seed, config)
+    return x[train], y_train, x[test], y[test], int(y.max()) + 1
+
+
+def reliability_bins(probabilities: np.ndarray, target: np.ndarray, bins: int = 15) -> dict:
+    """Count, mean confidence and accuracy of the top-1 prediction in equal-width bins."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == target
+    # Bin b holds the confidences in (edges[b], edges[b + 1]], as in Guo et al.'s code;
+    # bin 0 also holds a confidence of exactly 0.
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    table = {"count": [], "confidence": [], "accuracy": []}
+    for b in range(bins):
+        members = index == b
+        table["count"].append(int(members.sum()))
+        table["confidence"].append(float(confidence[members].mean()) if members.any() else None)
+        table["accuracy"].append(float(correct[members].mean()) if members.any() else None)
+    return table
+
+
+def expected_calibration_error(probabilities: np.ndarray, target: np.ndarray, bins: int = 15):
+    """ECE = sum over bins of (bin size / n) * |accuracy - mean confidence| (Guo et al. 2017)."""
+    table = reliability_bins(probabilities, target, bins)
+    n = sum(table["count"])
+    return sum(
+        count / n * abs(accuracy - confidence)
+        for count, confidence, accuracy in zip(*table.values(), strict=True)
+        if count
+    )
+
+
+def make_model(features: int, classes: int, hidden: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(features, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, classes),
+    )
+
+
+def make_criterion(name: str, class_counts: torch.Tensor):
+    """The training loss as a function (logits, target) -> scalar, from the training counts."""
+    prior = class_counts / class_counts.sum()
+    if name == "ce":
+        return F.cross_entropy
+    if name == "weighted_ce":  # inverse-frequency class weights
+        weight = (1.0 / class_counts) * len(class_counts) / (1.0 / class_counts).sum()
+        return lambda z, y: F.cross_entropy(z, y, weight=weight)
+    if name == "class_balanced":
+        weight = class_balanced_weights(class_counts, beta=0.99)
+        return lambda z, y: F.cross_entropy(z, y, weight=weight)
+    if name == "label_smoothing":
+        return lambda z, y: F.cross_entropy(z, y, label_smoothing=0.1)
+    if name == "focal":
+        return lambda z, y: focal_loss(z, y, gamma=2.0)
+    if name == "poly1":
+        return lambda z, y: poly1_cross_entropy(z, y, epsilon=1.0)
+    if name == "logit_adjusted":
+        return lambda z, y: logit_adjusted_cross_entropy(z, y, prior, tau=1.0)
+    if name == "ldam_drw":
+        return LDAMLoss(class_counts, max_margin=0.5, scale=LDAM_SCALE)
+    if name == "gce":
+        return lambda z, y: generalized_cross_entropy(z, y, q=0.7)
+    if name == "sce":
+        return lambda z, y: symmetric_cross_entropy(z, y, alpha=0.1, beta=1.0, log_zero=-4.0)
+    raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
+
+
+def predicted_logits(name: str, model_logits: torch.Tensor, class_counts: torch.Tensor):
+    """The logits whose softmax is the model's predicted distribution under its loss."""
+    if name == "ldam_drw":  # LDAM trains softmax(scale * z): that is its predicted distribution
+        return model_logits * LDAM_SCALE
+    if name == "posthoc_la":  # CE's logits minus tau * log(prior)
+        return post_hoc_logit_adjustment(model_logits, class_counts / class_counts.sum(), tau=1.0)
+    return model_logits
+
+
+def train(name, x_train, y_train, x_test, classes, seed, config=CONFIG):
+    """Train one MLP with one loss.
+
+    Returns the model, the training time in seconds and the test logits every curve_every steps.
+    """
+    torch.manual_seed(seed)  # the same initial weights for every loss
+    model = make_model(x_train.shape[1], classes, config["hidden"])
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config["lr"],
+        momentum=config["momentum"],
+        weight_decay=config["weight_decay"],
+    )
+    counts = torch.bincount(y_train, minlength=classes).float()
+    criterion = make_criterion(name, counts)
+    order = torch.Generator().manual_seed(seed)  # the same mini-batches for every loss
+    drw_start = int(config["drw_start_fraction"] * config["steps"])
+    checkpoints, seconds, step = [], 0.0, 0
+    while step < config["steps"]:
+        for batch in torch.randperm(len(y_train), generator=order).split(config["batch_size"]):
+            start = time.perf_counter()
+            if name == "ldam_drw" and step == drw_start:  # deferred re-weighting
+                criterion.weight = class_balanced_weights(counts, beta=0.9999)
+            loss = criterion(model(x_train[batch]), y_train[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step += 1
+            seconds += time.perf_counter() - start
+            if step % config["curve_every"] == 0:
+                with torch.no_grad():
+                    checkpoints.append(model(x_test))
+            if step == config["steps"]:
+                break
+    return model, seconds, checkpoints
+
+
+def evaluate(probabilities: np.ndarray, target: np.ndarray, classes: int, bins: int) -> dict:
+    """The test metrics of one run, from scikit-learn (ECE excepted)."""
+    labels = list(range(classes))
+    predicted = probabilities.argmax(axis=1)
+    return {
+        "accuracy": float(accuracy_score(target, predicted)),
+        "balanced_accuracy": float(balanced_accuracy_score(target, predicted)),
+        "macro_f1": float(f1_score(target, predicted, average="macro", labels=labels)),
+        "nll": float(log_loss(target, probabilities, labels=labels)),
+        "ece": float(expected_calibration_error(probabilities, target, bins)),
+        "per_class_recall": [
+            float(r) for r in recall_score(target, predicted, average=None, labels=labels)
+        ],
+        "reliability": reliability_bins(probabilities, target, bins),
+    }
+
+
+def record(name, outcome, data, config=CONFIG) -> dict:
+    """Everything the pages show about one run, from train()'s outcome and the data."""
+    model, seconds, checkpoints = outcome
+    x_train, y_train, x_test, y_test, classes = data
+    counts = torch.bincount(y_train, minlength=classes).float()
+    with torch.no_grad():
+        test_logits = predicted_logits(name, model(x_test), counts)
+        train_logits = predicted_logits(name, model(x_train), counts)
+    probabilities = torch.softmax(test_logits.double(), dim=1).numpy()
+    result = evaluate(probabilities, y_test, classes, config["ece_bins"])
+    curve = [predicted_logits(name, c, counts).argmax(dim=1) for c in checkpoints]
+    return {
+        "loss": name,
+        **{metric: result[metric] for metric in METRICS},
+        "train_accuracy": float(accuracy_score(y_train, train_logits.argmax(dim=1))),
+        "train_time_s": seconds,
+        "train_class_counts": [int(n) for n in counts],
+        "per_class_recall": result["per_class_recall"],
+        "reliability": result["reliability"],
+        "test_accuracy_curve": [float(accuracy_score(y_test, p)) for p in curve],
+    }
+
+
+def run(regimes, seeds, losses, config=CONFIG, progress=True) -> list[dict]:
+    """Every (regime, seed, loss) run, in a fixed order; each run is independent of the others."""
+    torch.set_num_threads(1)  # results and timings do not depend on the number of cores
+    torch.use_deterministic_algorithms(True)
+    needed = {POSTHOC.get(name, name) for name in losses}
+    trained = [name for name in LOSSES if name in needed]  # in a fixed order
+    runs = []
+    total = len(regimes) * len(seeds) * len(trained)
+    with tqdm(total=total, disable=not progress, unit="run") as bar:
+        for regime in regimes:
+            for seed in seeds:
+                x_train, y_train, x_test, y_test, classes = make_split(regime, seed, config)
+                data = (
+                    torch.from_numpy(x_train),
+                    torch.from_numpy(y_train),
+                    torch.from_numpy(x_test),
+                    y_test,
+                    classes,
+                )
+                for base in trained:
+                    bar.set_description(f"{regime} seed={seed} {base}")
+                    outcome = train(base, *data[:3], classes, seed, config)
+                    for name in [base, *(p for p, b in POSTHOC.items() if b == base)]:
+                        if name in losses:
+                            row = record(name, outcome, data, config)
+                            runs.append({"regime": regime, "seed": seed, **row})
+                    bar.update()
+    return runs
+
+
+def summarize(runs: list[dict]) -> list[dict]:
+    """Mean and sample standard deviation (ddof=1) over seeds of each metric, per regime, loss."""
+    rows = []
+    for regime in REGIMES:
+        for name in LOSSES:
+            group = [r for r in runs if r["regime"] == regime and r["loss"] == name]
+            if not group:
+                continue
+            row = {"regime": regime, "loss": name, "label": LOSSES[name], "seeds": len(group)}
+            for metric in (*METRICS, "train_accuracy", "train_time_s"):
+                values = np.array([r[metric] for r in group])
+                row[f"{metric}_mean"] = float(values.mean())
+                row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            rows.append(row)
+    return rows
+
+
+def write(runs: list[dict], output: Path, config=CONFIG) -> None:
+    """The runs as JSON (one line per run) and their summary as CSV next to it."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    about = {
+        "about": "Written by snippets/experiments/compare_losses.py. "
+        "train_time_s depends on the machine; everything else is reproducible bit for bit.",
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "scikit-learn": sklearn.__version__,
+        },
+        "config": config,
+        "regimes": list(REGIMES),
+        "losses": LOSSES,
+        "metrics": list(METRICS),
+        "notes": NOTES,
+    }
+    header = json.dumps(about, indent=1, ensure_ascii=False)[:-2]  # without the closing "\n}"
+    lines = ",\n".join(json.dumps(run, ensure_ascii=False) for run in runs)
+    output.write_text(f'{header},\n "runs": [\n{lines}\n ]\n}}\n', encoding="utf-8")
+    rows = summarize(runs)
+    with output.with_suffix(".csv").open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def seed_argument(text: str) -> int:
+    seed = int(text)
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be integers >= 0, got {seed}")
+    return seed
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--regimes", nargs="+", choices=REGIMES, default=list(REGIMES))
+    parser.add_argument("--seeds", nargs="+", type=seed_argument, default=CONFIG["seeds"])
+    parser.add_argument("--losses", nargs="+", choices=list(LOSSES), default=list(LOSSES))
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS, help="JSON file; a CSV is written next to it"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    regimes, seeds, losses = (
+        list(dict.fromkeys(a)) for a in (args.regimes, args.seeds, args.losses)
+    )
+    runs = run(regimes, seeds, losses, progress=not args.no_progress)
+    write(runs, args.output)
+    print(f"{len(runs)} results written to {args.output} in {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

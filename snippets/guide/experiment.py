@@ -1,0 +1,68 @@
+"""The experiment page (docs/guide/experiment.md): setup, full tables and plots, all read at build
+time from the committed results of snippets/experiments/compare_losses.py."""
+
+# --8<-- [start:load]
+import sys
+from pathlib import Path
+
+# loss_comparison.py is in this file's folder. The site runs this code from the repository
+# root, where __file__ is not set.
+sys.path.insert(0, str(Path(globals().get("__file__", "snippets/guide/experiment.py")).parent))
+import loss_comparison as lc
+
+results = lc.load()
+print(lc.provenance(results))
+# --8<-- [end:load]
+
+# --8<-- [start:setup]
+print(lc.setup_table(results))
+# --8<-- [end:setup]
+
+# --8<-- [start:class_counts]
+for regime in results["regimes"]:
+    counts = [r["train_class_counts"] for r in results["runs"] if r["regime"] == regime]
+    print(f"{regime:12s} n_c = {sorted(counts[0], reverse=True)}  (seed 0, sorted)")
+# --8<-- [end:class_counts]
+
+# --8<-- [start:balanced]
+ALL = list(results["losses"])
+METRICS = ["accuracy", "balanced_accuracy", "macro_f1", "nll", "ece", "train_time_s"]
+print(lc.summary_table(results, "balanced", ALL, METRICS))
+# --8<-- [end:balanced]
+
+# --8<-- [start:long_tailed]
+print(lc.summary_table(results, "long_tailed", ALL, METRICS))
+# --8<-- [end:long_tailed]
+
+# --8<-- [start:noisy]
+print(lc.summary_table(results, "noisy", ALL, [*METRICS, "train_accuracy"]))
+# --8<-- [end:noisy]
+
+# --8<-- [start:deltas]
+print(lc.delta_table(results, ALL[1:], lc.HEADLINE))
+# --8<-- [end:deltas]
+
+# --8<-- [start:reliability_balanced]
+LOSSES = ["ce", "label_smoothing", "focal", "poly1"]
+print(lc.reliability_diagrams(results, "balanced", LOSSES, salt="balanced"))
+# --8<-- [end:reliability_balanced]
+
+# --8<-- [start:reliability_long_tailed]
+LOSSES = ["ce", "weighted_ce", "logit_adjusted", "posthoc_la"]
+print(lc.reliability_diagrams(results, "long_tailed", LOSSES, salt="long_tailed"))
+# --8<-- [end:reliability_long_tailed]
+
+# --8<-- [start:reliability_noisy]
+LOSSES = ["ce", "label_smoothing", "gce", "sce"]
+print(lc.reliability_diagrams(results, "noisy", LOSSES, salt="noisy"))
+# --8<-- [end:reliability_noisy]
+
+# --8<-- [start:recall]
+LOSSES = ["ce", "weighted_ce", "class_balanced", "logit_adjusted", "posthoc_la", "ldam_drw"]
+print(lc.per_class_recall(results, "long_tailed", LOSSES, salt="recall"))
+# --8<-- [end:recall]
+
+# --8<-- [start:curves]
+LOSSES = ["ce", "label_smoothing", "focal", "gce", "sce"]
+print(lc.accuracy_curves(results, "noisy", LOSSES, salt="curves"))
+# --8<-- [end:curves]

@@ -1,0 +1,285 @@
+"""Focal loss for multi-class classification: the softmax form of Lin et al. (ICCV 2017).
+
+Copy this file: it needs only PyTorch. `focal_loss` and `FocalLoss` take logits and class
+indices like `F.cross_entropy`, with the same `weight`, `ignore_index` and `reduction`;
+with `gamma=0` they give `F.cross_entropy`. Run the file to see the examples of its page.
+"""
+
+# --8<-- [start:focal_loss]
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    gamma: float = 2.0,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Focal loss of logits `input` (N, C, d1, ..., dk) for class indices `target` (N, d1, ..., dk).
+
+    Per element: -weight[y] * (1 - p_y)**gamma * log(p_y). "mean" divides the sum by the sum of
+    weight[y] over the elements whose target is not `ignore_index`, as F.cross_entropy does.
+    """
+    if not 0 <= gamma < math.inf:
+        raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
+    index, valid = _check_inputs(input, target, weight, ignore_index, reduction)
+    dtype = input.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        input = input.float()  # compute in float32; the result is cast back to the input's dtype
+    log_p = _TrueClassLogProb.apply(input, index.unsqueeze(1)).squeeze(1)  # log p_y
+    log_p = log_p.masked_fill(~valid, 0.0)  # ignored elements: zero loss and zero gradient
+    loss = -log_p
+    if gamma != 0:
+        one_minus_p = -torch.expm1(log_p)  # 1 - p_y, accurate even when p_y is close to 1
+        # The clamp keeps the gradient finite where p_y rounds to 1 and gamma < 1.
+        loss = loss * one_minus_p.clamp_min(torch.finfo(log_p.dtype).tiny).pow(gamma)
+    return _reduce(loss, index, valid, weight, reduction).to(dtype)
+
+
+# --8<-- [end:focal_loss]
+
+
+# --8<-- [start:helpers]
+def _check_inputs(input, target, weight, ignore_index, reduction):
+    """Check the arguments the way F.cross_entropy does, naming the one that is wrong.
+
+    Return the class index to gather (ignored elements point at class 0) and the mask of
+    elements that are not ignored.
+    """
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    if not (torch.is_tensor(input) and input.is_floating_point()):
+        got = input.dtype if torch.is_tensor(input) else type(input).__name__
+        raise ValueError(f"input must be a floating-point tensor of logits, got {got}")
+    if input.dim() < 2:
+        raise ValueError(f"input must have shape (N, C, d1, ..., dk), got {tuple(input.shape)}")
+    if not torch.is_tensor(target) or target.is_floating_point() or target.dtype == torch.bool:
+        got = target.dtype if torch.is_tensor(target) else type(target).__name__
+        raise ValueError(f"target must hold integer class indices (torch.int64), got {got}")
+    expected = (input.shape[0], *input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"target must have shape {expected} for input of shape {tuple(input.shape)}, "
+            f"got {tuple(target.shape)}"
+        )
+    num_classes = input.shape[1]
+    if weight is not None and (weight.dim() != 1 or weight.numel() != num_classes):
+        raise ValueError(
+            f"weight must have one value per class, shape ({num_classes},), "
+            f"got {tuple(weight.shape)}"
+        )
+    valid = target != ignore_index
+    index = target.masked_fill(~valid, 0).long()
+    out_of_range = (index < 0) | (index >= num_classes)
+    if out_of_range.any():  # the only check that reads the data: one host sync
+        value = index[out_of_range][0].item()
+        raise IndexError(
+            f"target {value} is out of bounds: target must be in [0, {num_classes}) "
+            f"or equal ignore_index ({ignore_index})"
+        )
+    return index, valid
+
+
+def _reduce(loss, index, valid, weight, reduction):
+    """Multiply by weight[y] and reduce like F.cross_entropy (a weighted mean for "mean")."""
+    if weight is not None:
+        w = weight.to(loss.dtype)[index].masked_fill(~valid, 0.0)
+        loss = loss * w
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    # No element left (all ignored): 0 / 0 = nan, as F.cross_entropy gives.
+    return loss.sum() / (valid.sum() if weight is None else w.sum())
+
+
+class _TrueClassLogProb(torch.autograd.Function):
+    """log p_y = z_y - logsumexp(z): the log_softmax value at the target class.
+
+    It never stores the full (N, C) log_softmax, and its backward writes the gradient
+    (onehot(y) - softmax(z)) * grad straight into one new tensor. That memory traffic is what
+    makes log_softmax + gather slower than F.cross_entropy on large batches.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, index):
+        log_norm = torch.logsumexp(logits, dim=1, keepdim=True)
+        ctx.save_for_backward(logits, index, log_norm)
+        return logits.gather(1, index) - log_norm
+
+    @staticmethod
+    def backward(ctx, grad):
+        logits, index, log_norm = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward (create_graph=True): differentiable ops
+            return (torch.softmax(logits, dim=1) * -grad).scatter_add(1, index, grad), None
+        grad_logits = torch.sub(logits, log_norm).exp_().mul_(-grad)  # -softmax(z) * grad
+        return grad_logits.scatter_add_(1, index, grad), None
+
+
+# --8<-- [end:helpers]
+
+
+# --8<-- [start:module]
+class FocalLoss(nn.Module):
+    """Module form of focal_loss, with the same keyword arguments (weight is a buffer)."""
+
+    def __init__(
+        self,
+        *,
+        gamma: float = 2.0,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__()
+        if not 0 <= gamma < math.inf:
+            raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
+        if reduction not in ("none", "mean", "sum"):
+            raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+        if weight is not None and weight.dim() != 1:
+            raise ValueError(f"weight must be a 1-D tensor, got shape {tuple(weight.shape)}")
+        self.gamma = gamma
+        self.ignore_index = ignore_index
+        self.reduction = reduction
+        self.register_buffer("weight", weight)  # moves with .to(device); can be reassigned
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return focal_loss(
+            input,
+            target,
+            gamma=self.gamma,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+        )
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+
+
+# --8<-- [end:module]
+
+
+if __name__ == "__main__":
+    # --8<-- [start:example]
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    logits = torch.randn(8, 5)  # 8 samples, 5 classes
+    target = torch.tensor([0, 1, 2, 3, 4, 0, 1, -100])  # the last sample is ignored
+
+    print("focal_loss, gamma=2:", focal_loss(logits, target).item())
+    print("FocalLoss(gamma=2)  :", FocalLoss(gamma=2.0)(logits, target).item())
+    print("F.cross_entropy     :", F.cross_entropy(logits, target).item())
+    # --8<-- [end:example]
+
+    # --8<-- [start:gamma_zero]
+    torch.manual_seed(0)
+    logits = torch.randn(8, 5)
+    target = torch.tensor([0, 1, 2, 3, 4, 0, 1, -100])
+    weight = torch.tensor([0.2, 1.0, 1.0, 2.0, 5.0])
+
+    focal = focal_loss(logits, target, gamma=0.0, weight=weight)
+    ce = F.cross_entropy(logits, target, weight=weight)
+    print("focal_loss(gamma=0, weight):     ", focal.item())
+    print("F.cross_entropy(weight):         ", ce.item())
+    print("equal (torch.allclose):", torch.allclose(focal, ce))
+    # --8<-- [end:gamma_zero]
+
+    # --8<-- [start:modulating_factor]
+    p_y = torch.tensor([0.1, 0.5, 0.9, 0.99])
+    for gamma in (0.5, 1.0, 2.0, 5.0):
+        print(f"gamma={gamma}: (1 - p_y)**gamma =", ((1 - p_y) ** gamma).numpy().round(6))
+    # --8<-- [end:modulating_factor]
+
+    # --8<-- [start:alpha]
+    torch.manual_seed(0)
+    logits = torch.randn(8, 3)
+    target = torch.tensor([0, 0, 0, 0, 0, 0, 1, 2])  # class 0 is frequent, 1 and 2 are rare
+
+    # A scalar alpha multiplies every element by the same number: it only rescales the loss.
+    alpha = 0.25
+    loss = focal_loss(logits, target)
+    print("(alpha * loss) / loss:", (alpha * loss / loss).item())
+
+    # A per-class weight changes which samples count: here it lifts the rare classes.
+    weight = torch.tensor([0.25, 1.0, 1.0])
+    plain = focal_loss(logits, target, reduction="none")
+    weighted = focal_loss(logits, target, weight=weight, reduction="none")
+    print("rare-class share, no weight:", (plain[6:].sum() / plain.sum()).item())
+    print("rare-class share, weight:   ", (weighted[6:].sum() / weighted.sum()).item())
+    # --8<-- [end:alpha]
+
+    # --8<-- [start:all_ignored]
+    logits = torch.randn(3, 4)
+    target = torch.full((3,), -100)  # every element ignored
+    for reduction in ("mean", "sum"):
+        focal = focal_loss(logits, target, reduction=reduction)
+        ce = F.cross_entropy(logits, target, reduction=reduction)
+        print(f"{reduction}: focal_loss = {focal.item()}, F.cross_entropy = {ce.item()}")
+    # --8<-- [end:all_ignored]
+
+    # --8<-- [start:errors]
+    logits = torch.randn(4, 3)
+    bad_calls = {
+        "float target": lambda: focal_loss(logits, torch.tensor([0.0, 1.0, 2.0, 1.0])),
+        "target out of range": lambda: focal_loss(logits, torch.tensor([0, 1, 3, 1])),
+        "batch size mismatch": lambda: focal_loss(logits, torch.tensor([0, 1, 2])),
+        "weight of wrong length": lambda: focal_loss(
+            logits, torch.tensor([0, 1, 2, 1]), weight=torch.ones(2)
+        ),
+        "negative gamma": lambda: focal_loss(logits, torch.tensor([0, 1, 2, 1]), gamma=-1.0),
+        "unknown reduction": lambda: focal_loss(
+            logits, torch.tensor([0, 1, 2, 1]), reduction="avg"
+        ),
+    }
+    for name, call in bad_calls.items():
+        try:
+            call()
+        except (ValueError, IndexError) as error:
+            print(f"{name}: {type(error).__name__}: {error}")
+    # --8<-- [end:errors]
+
+    # --8<-- [start:plot]
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "focal"
+    p_y = torch.linspace(0.001, 0.999, 500, dtype=torch.float64)
+
+    def loss_and_gradient(loss_fn):
+        """Loss and d loss / d z_y against p_y, for two classes with logits [logit(p_y), 0]."""
+        logits = torch.stack([torch.logit(p_y), torch.zeros_like(p_y)], dim=1).requires_grad_()
+        loss = loss_fn(logits, torch.zeros(len(p_y), dtype=torch.long))
+        loss.sum().backward()
+        return loss.detach().numpy(), logits.grad[:, 0].numpy()
+
+    fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for gamma in (0.0, 0.5, 1.0, 2.0, 5.0):
+        loss, grad = loss_and_gradient(
+            lambda x, t, gamma=gamma: focal_loss(x, t, gamma=gamma, reduction="none")
+        )
+        label = "CE ($\\gamma=0$)" if gamma == 0 else f"focal $\\gamma={gamma:g}$"
+        style = {"color": "black", "linestyle": "--"} if gamma == 0 else {}
+        ax_loss.plot(p_y, loss, label=label, **style)
+        ax_grad.plot(p_y, grad, label=label, **style)
+    ax_loss.set(xlabel="$p_y$", ylabel="loss", ylim=(0, 5))
+    ax_grad.set(xlabel="$p_y$", ylabel="$\\partial L / \\partial z_y$", ylim=(-1.05, 0.05))
+    ax_loss.legend()
+    for ax in (ax_loss, ax_grad):
+        ax.grid(alpha=0.3)
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    print(buffer.getvalue())
+    # --8<-- [end:plot]

@@ -1,0 +1,233 @@
+"""Every statement of docs/basics/common_mistakes*.md about PyTorch, asserted."""
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from basics.common_mistakes import double, features, labels, parameters_after, right, wrong
+
+# `wrong`, `right` and `double` are the three training runs shown on the page:
+# {step: (loss, accuracy)} for nll_loss(logits), cross_entropy(logits), cross_entropy(softmax).
+LATER_STEPS = [10, 20, 50, 100, 200, 300]
+
+
+def floor(c):
+    return -1 + math.log(math.e + c - 1)
+
+
+# --- Raw logits into NLLLoss --------------------------------------------------------------------
+
+
+def test_the_data_has_three_balanced_classes():
+    assert features.shape == (300, 2)
+    assert torch.bincount(labels).tolist() == [100, 100, 100]
+
+
+def test_nll_of_raw_logits_falls_below_zero_and_keeps_falling():
+    losses = [wrong[step][0] for step in LATER_STEPS]
+    assert losses[0] < 0
+    assert all(later < earlier for earlier, later in itertools.pairwise(losses))
+    assert losses[-1] == -math.inf or losses[-1] < -1e20
+
+
+def test_nll_of_raw_logits_stays_at_chance_while_cross_entropy_learns():
+    for step in LATER_STEPS:
+        assert 0.25 < wrong[step][1] < 0.42, step  # chance level is 1/3
+    assert right[300][1] > 0.9
+    assert right[300][0] < right[10][0] < right[0][0]
+
+
+@pytest.mark.parametrize("c", [10.0, 100.0, -3.0])
+def test_a_constant_on_every_logit_lowers_nll_by_that_constant_only(c):
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 3), torch.tensor([0, 2, 1, 2])
+    assert torch.allclose(F.nll_loss(x + c, y), F.nll_loss(x, y) - c)
+    assert torch.allclose(F.cross_entropy(x + c, y), F.cross_entropy(x, y), atol=1e-5)
+    assert torch.equal((x + c).argmax(1), x.argmax(1))
+    assert torch.allclose(torch.softmax(x + c, 1), torch.softmax(x, 1), atol=1e-6)
+
+
+def test_the_fix_gives_the_same_value_either_way():
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 3), torch.tensor([0, 2, 1, 2])
+    assert torch.equal(F.nll_loss(F.log_softmax(x, dim=1), y), F.cross_entropy(x, y))
+
+
+# --- Double softmax -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("c", [2, 3, 10, 1000])
+def test_double_softmax_loss_is_trapped_in_a_band_of_width_one(c):
+    target = torch.tensor([0])
+    best = F.cross_entropy(F.one_hot(torch.tensor([0]), c).float(), target).item()
+    worst = F.cross_entropy(F.one_hot(torch.tensor([1]), c).float(), target).item()
+    assert best == pytest.approx(floor(c), abs=1e-5)
+    assert worst == pytest.approx(math.log(math.e + c - 1), abs=1e-5)
+    assert worst - best == pytest.approx(1.0, abs=1e-5)
+    torch.manual_seed(c)
+    p = torch.softmax(10 * torch.randn(500, c), dim=1)  # any probabilities at all
+    losses = F.cross_entropy(p, torch.randint(0, c, (500,)), reduction="none")
+    assert (losses >= floor(c) - 1e-5).all() and (losses <= floor(c) + 1 + 1e-5).all()
+
+
+def test_double_softmax_shrinks_the_gradient_of_a_confident_wrong_sample():
+    target = torch.tensor([1])
+    grads = []
+    for softmax_first in [False, True]:
+        logits = torch.tensor([[4.0, 0.0, -4.0]], requires_grad=True)
+        inputs = logits.softmax(dim=1) if softmax_first else logits
+        F.cross_entropy(inputs, target).backward()
+        grads.append(logits.grad[0])
+    plain, doubled = grads
+    assert plain[0] > 0.95 and plain[1] < -0.95
+    assert doubled.abs().max() < 0.05
+    assert doubled.norm() < plain.norm() / 20
+
+
+def test_double_softmax_trains_slowly_and_never_goes_below_the_floor():
+    assert all(loss >= floor(3) for loss, _ in double.values())
+    assert double[300][1] > 0.9  # it does train
+    for step in [10, 20]:
+        assert double[step][1] < right[step][1]  # but more slowly
+    assert double[300][0] > right[300][0]
+
+
+# --- log(softmax) -------------------------------------------------------------------------------
+
+
+def test_log_of_softmax_gives_inf_and_nan_where_log_softmax_is_exact():
+    target = torch.tensor([[0]])
+    logits = torch.tensor([[0.0, 120.0, 0.0]], requires_grad=True)
+    loss = -torch.log(torch.softmax(logits, dim=1)).gather(1, target).mean()
+    loss.backward()
+    assert loss.item() == math.inf and torch.isnan(logits.grad).all()
+    logits.grad = None
+    loss = -F.log_softmax(logits, dim=1).gather(1, target).mean()
+    loss.backward()
+    assert loss.item() == 120.0
+    assert torch.allclose(logits.grad, torch.tensor([[-1.0, 1.0, 0.0]]))
+
+
+# --- Target dtype and shape ---------------------------------------------------------------------
+
+
+def _logits():
+    torch.manual_seed(0)
+    return torch.randn(4, 3), torch.tensor([0, 2, 1, 2])
+
+
+def test_float_class_indices_raise_and_long_fixes_it():
+    x, y = _logits()
+    with pytest.raises(
+        RuntimeError, match="expected target dtype to be Long or Byte, but got Float"
+    ):
+        F.cross_entropy(x, y.float())
+    assert torch.equal(F.cross_entropy(x, y.float().long()), F.cross_entropy(x, y))
+
+
+def test_column_target_raises_and_squeeze_fixes_it():
+    x, y = _logits()
+    with pytest.raises(RuntimeError, match="0D or 1D target tensor expected, multi-target"):
+        F.cross_entropy(x, y[:, None])
+    assert torch.equal(F.cross_entropy(x, y[:, None].squeeze(1)), F.cross_entropy(x, y))
+    assert torch.equal(F.cross_entropy(x, y[:, None].view(-1)), F.cross_entropy(x, y))
+
+
+def test_integer_one_hot_raises_and_argmax_or_float_fix_it():
+    x, y = _logits()
+    one_hot = F.one_hot(y, num_classes=3)
+    assert one_hot.dtype == torch.int64
+    match = "Expected floating point type for target with class probabilities, got Long"
+    with pytest.raises(RuntimeError, match=match):
+        F.cross_entropy(x, one_hot)
+    assert torch.equal(F.cross_entropy(x, one_hot.argmax(dim=1)), F.cross_entropy(x, y))
+    assert torch.allclose(F.cross_entropy(x, one_hot.float()), F.cross_entropy(x, y))
+    F.cross_entropy(x, one_hot.argmax(dim=1), ignore_index=1)  # indices allow ignore_index
+
+
+def test_gather_needs_a_two_dimensional_index_and_n1_broadcasts_silently():
+    x, y = _logits()
+    log_probs = F.log_softmax(x, dim=1)
+    with pytest.raises(RuntimeError, match="Index tensor must have the same number of dimensions"):
+        log_probs.gather(1, y)
+    picked = log_probs.gather(1, y.unsqueeze(1))
+    alpha = torch.tensor([0.25, 0.5, 0.25])
+    assert picked.shape == (4, 1)
+    assert (picked * alpha[y]).shape == (4, 4)  # no error
+    assert (picked.squeeze(1) * alpha[y]).shape == (4,)
+    assert torch.allclose(-picked.squeeze(1), F.cross_entropy(x, y, reduction="none"))
+
+
+def test_backward_on_an_unreduced_loss_raises():
+    x, y = _logits()
+    x.requires_grad_(True)
+    loss = F.cross_entropy(x, y, reduction="none")
+    with pytest.raises(
+        RuntimeError, match="grad can be implicitly created only for scalar outputs"
+    ):
+        loss.backward()
+    loss.mean().backward()
+    assert x.grad.shape == (4, 3)
+
+
+# --- A scalar alpha -----------------------------------------------------------------------------
+
+
+def test_a_scalar_scales_every_sample_alike_and_class_weights_do_not():
+    torch.manual_seed(0)
+    x, y = torch.randn(6, 3), torch.tensor([0, 0, 0, 0, 1, 2])
+    ce = F.cross_entropy(x, y, reduction="none")
+    assert torch.allclose(0.25 * ce / ce, torch.full((6,), 0.25))
+    w = torch.tensor([0.5, 2.0, 2.0])
+    assert torch.allclose(F.cross_entropy(x, y, weight=w, reduction="none") / ce, w[y])
+
+
+def test_with_sgd_a_scalar_alpha_is_a_learning_rate_and_with_adam_almost_nothing():
+    assert torch.allclose(
+        parameters_after(torch.optim.SGD, scale=0.25, lr=0.1),
+        parameters_after(torch.optim.SGD, scale=1.0, lr=0.025),
+    )
+    adam_alpha = parameters_after(torch.optim.Adam, scale=0.25, lr=0.01)
+    adam_plain = parameters_after(torch.optim.Adam, scale=1.0, lr=0.01)
+    assert torch.allclose(adam_alpha, adam_plain)
+    # while SGD with the same learning rate does move differently
+    assert not torch.allclose(
+        parameters_after(torch.optim.SGD, scale=0.25, lr=0.1),
+        parameters_after(torch.optim.SGD, scale=1.0, lr=0.1),
+    )
+
+
+# --- ignore_index set to a real class (issue #63004) --------------------------------------------
+
+
+def test_an_ignored_real_class_stays_in_the_softmax():
+    logits = torch.zeros(3, 3, requires_grad=True)
+    target = torch.tensor([0, 1, 2])
+    loss = F.cross_entropy(logits, target, ignore_index=2)
+    loss.backward()
+    assert loss.item() == pytest.approx(math.log(3))
+    assert (logits.grad[:2, 2] > 0).all()  # the ignored class's logit is still pushed down
+    assert logits.grad[2].abs().sum() == 0  # the ignored sample itself gives no gradient
+    kept = target != 2
+    assert F.cross_entropy(logits[kept][:, :2], target[kept]).item() == pytest.approx(math.log(2))
+    masked = logits.masked_fill(torch.tensor([False, False, True]), float("-inf"))
+    assert F.cross_entropy(masked, target, ignore_index=2).item() == pytest.approx(math.log(2))
+
+
+# --- Missing import -----------------------------------------------------------------------------
+
+
+def test_missing_import_fails_at_the_first_forward_pass_not_at_definition():
+    definition = (
+        "import torch\nimport torch.nn as nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(2, 3)\n"
+        "    def forward(self, x):\n        return F.relu(self.fc(x))\n"
+    )
+    namespace = {}
+    exec(definition, namespace)  # defining the class works
+    with pytest.raises(NameError, match="name 'F' is not defined"):
+        exec("Net()(torch.zeros(1, 2))", namespace)
+    exec("import torch.nn.functional as F\n" + definition + "Net()(torch.zeros(1, 2))", {})

@@ -1,0 +1,531 @@
+"""Drive Debian's Chromium against the strictly built site, the way readers use it.
+
+One local HTTP server and one browser serve the whole session. Each page is visited once per
+screen: on a phone (375 px, dark colour scheme) and on a desktop (1280 px, light colour scheme).
+A visit gathers every fact the tests look at -- console errors, failed requests, requests to
+other hosts, the ``lang`` attribute, horizontal scrolling, rendered math, axe-core violations,
+what the copy buttons copy, where the language switcher lands -- and saves a screenshot into
+test-artifacts/screenshots/. The tests are parametrized over pages and only read these facts, so
+a page is loaded twice however many tests look at it.
+"""
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+import pytest
+from site_pages import (
+    DOCS,
+    OTHER_LANGUAGE,
+    ROOT,
+    built_page,
+    english_pages,
+    is_english,
+    japanese_pages,
+    relative,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Every request to another host goes to a proxy that does not exist, so it fails (IP addresses
+# included) and the site is tested as it works offline; Network below records each such request.
+# Loopback addresses bypass the proxy: the site itself is served on 127.0.0.1.
+BLACKHOLE_PROXY = {"server": "http://127.0.0.1:9", "bypass": "127.0.0.1,localhost"}
+AXE = ROOT / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+NAVIGATION_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Screen:
+    name: str
+    width: int
+    height: int
+    color_scheme: str
+    mobile: bool
+
+
+PHONE = Screen("phone", 375, 812, "dark", True)
+DESKTOP = Screen("desktop", 1280, 800, "light", False)
+SCREENS = [PHONE, DESKTOP]
+
+
+@dataclass(frozen=True)
+class SitePage:
+    """A page of the site in one language: its source and the URL path it is served at."""
+
+    source: Path
+    path: str  # URL path on the server, e.g. /en/basics/common_mistakes/
+    language: str
+    twin_path: str  # the same page in the other language
+
+    @property
+    def id(self) -> str:
+        return relative(self.source)
+
+    @property
+    def is_notebook(self) -> bool:
+        return self.source.suffix == ".ipynb"
+
+
+def _url_path(source: Path) -> str:
+    # built_page() maps a source to its index.html under a site directory; use "/" as the site.
+    index = built_page(Path("/"), source)
+    return str(index.parent).rstrip("/") + "/"
+
+
+def _twin(source: Path) -> Path:
+    if is_english(source):
+        return source.with_name(source.name.replace(f".{OTHER_LANGUAGE}.", "."))
+    return source.with_suffix(f".{OTHER_LANGUAGE}{source.suffix}")
+
+
+def site_pages() -> list[SitePage]:
+    sources = japanese_pages() + japanese_pages(".ipynb")
+    sources += english_pages() + english_pages(".ipynb")
+    return [
+        SitePage(
+            source=source,
+            path=_url_path(source),
+            language=OTHER_LANGUAGE if is_english(source) else "ja",
+            twin_path=_url_path(_twin(source)),
+        )
+        for source in sorted(sources)
+    ]
+
+
+PAGES = site_pages()
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize over the pages: `site_page` (every page), `notebook_page`, `screen`."""
+    if "site_page" in metafunc.fixturenames:
+        metafunc.parametrize("site_page", PAGES, ids=[p.id for p in PAGES])
+    if "notebook_page" in metafunc.fixturenames:
+        notebooks = [p for p in PAGES if p.is_notebook]
+        metafunc.parametrize("notebook_page", notebooks, ids=[p.id for p in notebooks])
+    if "screen" in metafunc.fixturenames:
+        metafunc.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map: ClassVar[dict[str, str]] = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".ipynb": "application/x-ipynb+json",
+        ".js": "text/javascript",
+        ".json": "application/json",
+        ".svg": "image/svg+xml",
+        ".woff2": "font/woff2",
+        ".xml": "application/xml",
+    }
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def site_url(built_site):
+    """The built site served on 127.0.0.1 at a free port, for the whole session."""
+    handler = functools.partial(_QuietHandler, directory=str(built_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+# --------------------------------------------------------------------------- the browser
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, proxy=BLACKHOLE_PROXY
+        )
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Network:
+    """What one tab asked for: requests to other hosts are blocked and recorded."""
+
+    origin: str
+    external: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    in_flight: set = field(default_factory=set)
+    recording: bool = True
+
+    def is_external(self, url: str) -> bool:
+        scheme = urlsplit(url).scheme
+        if scheme in ("data", "blob", "about", "javascript"):
+            return False
+        return not (url == self.origin or url.startswith(self.origin + "/"))
+
+    def attach(self, tab) -> None:
+        tab.on("request", self._on_request)
+        tab.on("requestfinished", self.in_flight.discard)
+        tab.on("requestfailed", self._on_failed)
+        tab.on("response", self._on_response)
+        tab.on("console", self._on_console)
+        tab.on("pageerror", self._on_page_error)
+        tab.on("websocket", lambda ws: self.external.append(f"websocket {ws.url}"))
+
+    def settle(self, tab, quiet_ms: int = 150, limit_ms: int = 10_000) -> None:
+        """Wait until no request has been in flight for `quiet_ms` (networkidle waits 500 ms)."""
+        quiet = waited = 0
+        while quiet < quiet_ms and waited < limit_ms:
+            tab.wait_for_timeout(50)
+            waited += 50
+            quiet = 0 if self.in_flight else quiet + 50
+        if self.in_flight:
+            pending = [f"{r.url}: still loading after {limit_ms} ms" for r in self.in_flight]
+            self.failed.extend(pending)
+
+    def _on_request(self, request) -> None:
+        self.in_flight.add(request)
+        if self.recording and self.is_external(request.url):
+            self.external.append(f"{request.resource_type} {request.url}")
+
+    def _on_failed(self, request) -> None:
+        self.in_flight.discard(request)
+        if self.recording and not self.is_external(request.url):
+            self.failed.append(f"{request.method} {request.url}: {request.failure}")
+
+    def _on_response(self, response) -> None:
+        if response.request.redirected_to is not None:
+            self.in_flight.discard(response.request)  # a redirect hop never "finishes"
+        if self.recording and response.status >= 400 and not self.is_external(response.url):
+            self.failed.append(f"{response.request.method} {response.url}: HTTP {response.status}")
+
+    def _on_page_error(self, error) -> None:
+        if self.recording:
+            self.console_errors.append(f"uncaught: {error}")
+
+    def _on_console(self, message) -> None:
+        if self.recording and message.type == "error":
+            location = message.location or {}
+            where = location.get("url", "")
+            self.console_errors.append(f"{message.text} ({where})" if where else message.text)
+
+
+@dataclass
+class Visit:
+    """Everything gathered on one page at one screen size."""
+
+    page: SitePage
+    screen: Screen
+    url: str
+    status: int | None
+    network: Network
+    lang: str
+    scroll_width: int
+    client_width: int
+    overflowing: list[str]
+    math: dict
+    axe: list[dict]
+    screenshot: Path
+    heading: dict = field(default_factory=dict)
+    copies: list[dict] = field(default_factory=list)
+    notebook: dict = field(default_factory=dict)
+    switched_to: str | None = None
+    switched_lang: str | None = None
+
+    def where(self) -> str:
+        return f"{self.page.id} at {self.screen.width} px ({self.url})"
+
+
+# JavaScript run in the page. Each returns plain JSON.
+LAYOUT_JS = """() => {
+  const root = document.scrollingElement;
+  const width = root.clientWidth;
+  const describe = (el) => {
+    let name = el.tagName.toLowerCase();
+    if (el.id) name += '#' + el.id;
+    if (el.classList.length) name += '.' + [...el.classList].slice(0, 3).join('.');
+    const box = el.getBoundingClientRect();
+    return `${name} (right edge at ${Math.round(box.right)} px)`;
+  };
+  const clips = (el) => {
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      const style = getComputedStyle(a);
+      if (style.overflowX !== 'visible' || style.position === 'fixed') return true;
+    }
+    return false;
+  };
+  const offenders = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.right <= width + 1) continue;
+    if (getComputedStyle(el).position === 'fixed' || clips(el)) continue;
+    const parent = el.parentElement;
+    if (parent && parent !== document.body && parent.getBoundingClientRect().right > width + 1
+        && !clips(parent)) continue;  // report the outermost element that sticks out
+    offenders.push(describe(el));
+  }
+  return {
+    lang: document.documentElement.getAttribute('lang') || '',
+    scrollWidth: root.scrollWidth,
+    clientWidth: width,
+    overflowing: offenders.slice(0, 10),
+  };
+}"""
+
+MATH_JS = r"""() => {
+  const content = document.querySelector('.md-content') || document.body;
+  const skip = 'pre, code, script, style, textarea, .katex, .highlight, .highlight-ipynb';
+  const walker = document.createTreeWalker(content, NodeFilter.SHOW_TEXT);
+  const raw = new RegExp([
+    String.raw`\\[()[\]]`,  // \( \) \[ \] delimiters
+    String.raw`\$\$`,  // display delimiters
+    String.raw`\\(?:frac|sum|log|exp|mathrm|operatorname|left|right|begin|end)\b`,  // commands
+    String.raw`(?:^|[^\w$])\$[^$\s][^$]*\$`,  // $inline$
+  ].join('|'));
+  const leftovers = [];
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!node.parentElement || node.parentElement.closest(skip)) continue;
+    const text = node.textContent;
+    if (raw.test(text)) leftovers.push(text.trim().slice(0, 120));
+  }
+  const math = [...content.querySelectorAll('.arithmatex')];
+  return {
+    arithmatex: math.length,
+    unrendered: math.filter(el => !el.querySelector('.katex')).length,
+    katex: content.querySelectorAll('.katex').length,
+    errors: [...content.querySelectorAll('.katex-error')].map(el => el.textContent.slice(0, 120)),
+    leftovers: leftovers.slice(0, 10),
+  };
+}"""
+
+AXE_JS = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map(n => ({target: n.target.join(' '), summary: n.failureSummary})),
+  }));
+}"""
+
+CODE_TEXT_JS = """(selector) => {
+  const code = document.querySelector(selector);
+  if (!code) return null;
+  const copy = code.cloneNode(true);
+  copy.querySelectorAll('.md-annotation, .linenos, .linenodiv').forEach(el => el.remove());
+  return copy.textContent;
+}"""
+
+NOTEBOOK_JS = """async () => {
+  const content = document.querySelector('.md-content') || document.body;
+  const outputs = [...content.querySelectorAll('.jp-OutputArea-output')];
+  const links = [...document.querySelectorAll('a[href$=".ipynb"]')];
+  const downloads = [];
+  for (const link of links) {
+    const entry = {href: link.href, visible: link.getClientRects().length > 0};
+    try {
+      const response = await fetch(link.href);
+      entry.status = response.status;
+      const notebook = JSON.parse(await response.text());
+      entry.cells = Array.isArray(notebook.cells) ? notebook.cells.length : null;
+    } catch (error) {
+      entry.error = String(error);
+    }
+    downloads.push(entry);
+  }
+  return {
+    outputs: outputs.length,
+    visible_outputs: outputs.filter(el => el.getClientRects().length > 0 && el.textContent.trim()
+                                         || el.querySelector('img, svg')).length,
+    downloads,
+  };
+}"""
+
+
+def _screenshot_path(page: SitePage, screen: Screen) -> Path:
+    name = page.path.strip("/").replace("/", "-") or "index"
+    if not name.startswith(f"{OTHER_LANGUAGE}-") and name != OTHER_LANGUAGE:
+        name = f"ja-{name}"
+    return SCREENSHOTS / f"{name}-{screen.width}.png"
+
+
+class Site:
+    """Visits pages on demand and remembers each visit for the rest of the session."""
+
+    def __init__(self, browser, base_url: str):
+        self.base_url = base_url
+        self.visits: dict[tuple[str, str], Visit] = {}
+        self.contexts = {}
+        for screen in SCREENS:
+            context = browser.new_context(
+                viewport={"width": screen.width, "height": screen.height},
+                screen={"width": screen.width, "height": screen.height},
+                is_mobile=screen.mobile,
+                has_touch=screen.mobile,
+                color_scheme=screen.color_scheme,
+                service_workers="block",
+            )
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+            context.set_default_timeout(NAVIGATION_TIMEOUT_MS)
+            self.contexts[screen.name] = context
+        shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+        SCREENSHOTS.mkdir(parents=True)
+
+    def close(self) -> None:
+        for context in self.contexts.values():
+            context.close()
+
+    def visit(self, page: SitePage, screen: Screen) -> Visit:
+        key = (page.id, screen.name)
+        if key not in self.visits:
+            self.visits[key] = self._visit(page, screen)
+        return self.visits[key]
+
+    def on_phone(self, page: SitePage) -> Visit:
+        return self.visit(page, PHONE)
+
+    def on_desktop(self, page: SitePage) -> Visit:
+        return self.visit(page, DESKTOP)
+
+    def open(self, screen: Screen, path: str):
+        """A new tab showing `path` once it is fully loaded, with its network recorder."""
+        tab = self.contexts[screen.name].new_page()
+        network = Network(self.base_url)
+        network.attach(tab)
+        response = tab.goto(self.base_url + path, wait_until="load")
+        network.settle(tab)
+        tab.evaluate("document.fonts.ready.then(() => true)")
+        return tab, network, response
+
+    def _visit(self, page: SitePage, screen: Screen) -> Visit:
+        tab, network, response = self.open(screen, page.path)
+        try:
+            layout = tab.evaluate(LAYOUT_JS)
+            math = tab.evaluate(MATH_JS)
+            screenshot = _screenshot_path(page, screen)
+            tab.screenshot(path=str(screenshot), full_page=True, animations="disabled")
+            tab.add_script_tag(path=str(AXE))
+            axe = tab.evaluate(AXE_JS)
+            visit = Visit(
+                page=page,
+                screen=screen,
+                url=tab.url,
+                status=response.status if response else None,
+                network=network,
+                lang=layout["lang"],
+                scroll_width=layout["scrollWidth"],
+                client_width=layout["clientWidth"],
+                overflowing=layout["overflowing"],
+                math=math,
+                axe=axe,
+                screenshot=screenshot,
+            )
+            if screen is DESKTOP:
+                visit.heading = _heading_fonts(tab)
+                visit.copies = _copy_every_code_block(tab)
+                if page.is_notebook:
+                    visit.notebook = tab.evaluate(NOTEBOOK_JS)
+                # Last, as it leaves the page: the reader's way to the other language.
+                visit.switched_to, visit.switched_lang = _switch_language(tab, page, network)
+            return visit
+        finally:
+            tab.close()
+
+
+def _heading_fonts(tab) -> dict:
+    """The title and the fonts Chromium really drew it with (tofu: a font without the glyphs)."""
+    cdp = tab.context.new_cdp_session(tab)
+    try:
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        document = cdp.send("DOM.getDocument", {"depth": 0})
+        node = cdp.send(
+            "DOM.querySelector",
+            {"nodeId": document["root"]["nodeId"], "selector": ".md-content h1"},
+        )
+        if not node.get("nodeId"):
+            return {"text": "", "fonts": []}
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})
+        text = tab.evaluate("document.querySelector('.md-content h1').textContent")
+        return {"text": text, "fonts": fonts.get("fonts", [])}
+    finally:
+        cdp.detach()
+
+
+def _copy_every_code_block(tab) -> list[dict]:
+    """Click each code block's copy button and read what landed on the clipboard."""
+    copies = []
+    buttons = tab.locator(".md-content [data-md-type='copy'], .md-content button.md-clipboard")
+    for index in range(buttons.count()):
+        button = buttons.nth(index)
+        target = button.get_attribute("data-clipboard-target") or ""
+        sentinel = f"nothing copied by button {index}"
+        tab.evaluate("(text) => navigator.clipboard.writeText(text)", sentinel)
+        button.scroll_into_view_if_needed()
+        button.click()
+        copied = tab.evaluate("() => navigator.clipboard.readText()")
+        shown = tab.evaluate(CODE_TEXT_JS, target) if target else None
+        copies.append({"target": target, "copied": copied, "shown": shown, "sentinel": sentinel})
+    return copies
+
+
+def _switch_language(tab, page: SitePage, network: Network) -> tuple[str | None, str | None]:
+    other = OTHER_LANGUAGE if page.language == "ja" else "ja"
+    start = tab.url
+    link = tab.locator(f".md-header .md-select__link[hreflang='{other}']")
+    if link.count() == 0:
+        return None, None
+    tab.hover(".md-header .md-select")
+    link.first.click()
+    tab.wait_for_url(lambda url: url != start, wait_until="domcontentloaded")
+    lang = tab.evaluate("document.documentElement.getAttribute('lang')")
+    # The page it lands on is checked by its own visit; stop recording before the tab closes.
+    network.recording = False
+    return urlsplit(tab.url).path, lang
+
+
+@pytest.fixture(scope="session")
+def site(browser, site_url):
+    if not AXE.is_file():
+        pytest.fail(
+            f"{relative(AXE)} is missing: run `npm ci` in tests/js (.ci/run does)", pytrace=False
+        )
+    visits = Site(browser, site_url)
+    yield visits
+    visits.close()
+
+
+@pytest.fixture(scope="session")
+def search_index(built_site) -> list[dict]:
+    """The documents of the site's search index (both languages)."""
+    return json.loads((built_site / "search" / "search_index.json").read_text("utf-8"))["docs"]
+
+
+def source_text(page: SitePage) -> str:
+    return page.source.read_text("utf-8")
+
+
+def docs_relative(page: SitePage) -> str:
+    return str(page.source.relative_to(DOCS))

@@ -1,0 +1,133 @@
+"""Class-balanced weights: snippets/losses/class_balanced.py and docs/losses/class_balanced.md."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from losses.class_balanced import class_balanced_weights
+from losses.focal import focal_loss
+from losses.loss_properties import (
+    check_all_ignored_like_cross_entropy,
+    check_extreme_logits,
+    check_gradcheck,
+    check_ignore_index,
+    check_low_precision,
+    check_reductions,
+    make_batch,
+)
+
+COUNTS = [5000, 500, 50, 5]
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 0.9, 0.99, 0.999, 0.9999])
+def test_matches_the_formula_and_sums_to_the_number_of_classes(beta):
+    counts = torch.tensor(COUNTS, dtype=torch.float64)
+    raw = (1 - beta) / (1 - beta**counts)
+    expected = raw * len(COUNTS) / raw.sum()
+    weights = class_balanced_weights(COUNTS, beta=beta)
+    torch.testing.assert_close(weights, expected.float())
+    torch.testing.assert_close(weights.sum(), torch.tensor(float(len(COUNTS))))
+
+
+def test_default_beta_and_dtype():
+    torch.testing.assert_close(
+        class_balanced_weights(COUNTS), class_balanced_weights(COUNTS, 0.999)
+    )
+    assert class_balanced_weights(COUNTS).dtype == torch.get_default_dtype()
+    assert class_balanced_weights(torch.tensor(COUNTS)).dtype == torch.float32
+
+
+def test_beta_zero_gives_uniform_weights_and_plain_cross_entropy():
+    assert torch.equal(class_balanced_weights(COUNTS, beta=0.0), torch.ones(4))
+    for beta in (1e-3, 1e-6):  # and beta -> 0 approaches them
+        torch.testing.assert_close(
+            class_balanced_weights(COUNTS, beta=beta), torch.ones(4), atol=2e-3, rtol=0
+        )
+    logits, target = make_batch(8, 4, dtype=torch.float32)
+    uniform = class_balanced_weights(COUNTS, beta=0.0)
+    torch.testing.assert_close(
+        F.cross_entropy(logits, target, weight=uniform), F.cross_entropy(logits, target)
+    )
+    torch.testing.assert_close(
+        focal_loss(logits, target, weight=uniform), focal_loss(logits, target)
+    )
+
+
+def test_beta_to_one_approaches_inverse_frequency():
+    counts = torch.tensor(COUNTS, dtype=torch.float64)
+    inverse = (1 / counts) * len(COUNTS) / (1 / counts).sum()
+    weights = class_balanced_weights(COUNTS, beta=1 - 1e-9)
+    torch.testing.assert_close(weights.double(), inverse, rtol=1e-4, atol=0)
+
+
+def test_rarer_classes_get_larger_weights():
+    for beta in (0.9, 0.99, 0.999, 0.9999):
+        weights = class_balanced_weights(COUNTS, beta=beta)
+        assert torch.all(weights.diff() >= 0)
+    # Small beta saturates: the two most frequent classes get the same weight at beta = 0.9.
+    weights = class_balanced_weights(COUNTS, beta=0.9)
+    torch.testing.assert_close(weights[0], weights[1])
+
+
+def test_effective_number_saturates_at_one_over_one_minus_beta():
+    beta = 0.999
+    effective = lambda n: (1 - beta**n) / (1 - beta)  # noqa: E731
+    assert effective(1) == pytest.approx(1.0)
+    assert effective(100_000) == pytest.approx(1 / (1 - beta))
+    assert effective(1000) == pytest.approx(632.30, abs=0.01)  # the page's table
+
+
+def test_accurate_for_beta_close_to_one_and_large_counts():
+    # (1 - beta**n) in float64 loses digits near beta = 1; expm1 keeps them.
+    weights = class_balanced_weights([10**7, 10**6, 1], beta=1 - 1e-12)
+    counts = torch.tensor([10**7, 10**6, 1], dtype=torch.float64)
+    inverse = (1 / counts) * 3 / (1 / counts).sum()
+    torch.testing.assert_close(weights.double(), inverse, rtol=1e-4, atol=1e-9)
+
+
+def test_accepts_lists_and_tensors_of_any_numeric_dtype():
+    expected = class_balanced_weights(COUNTS)
+    for counts in (
+        torch.tensor(COUNTS),
+        torch.tensor(COUNTS, dtype=torch.int32),
+        torch.tensor(COUNTS, dtype=torch.float64),
+        tuple(COUNTS),
+    ):
+        torch.testing.assert_close(class_balanced_weights(counts), expected)
+
+
+def test_weighted_cross_entropy_properties():
+    # As weight= of the focal loss, the focal loss keeps every property.
+    weight = class_balanced_weights([50, 20, 5], beta=0.99).double()
+    check_gradcheck(focal_loss, weight=weight)
+    logits, target = make_batch(6, 3)
+    target[1] = -100
+    valid = target != -100
+    check_reductions(
+        focal_loss,
+        logits,
+        target,
+        denominator=weight[target.clamp_min(0)][valid].sum(),
+        weight=weight,
+    )
+    check_ignore_index(focal_loss, logits, target, weight=weight)
+    check_all_ignored_like_cross_entropy(focal_loss, c=3, weight=weight.float())
+    check_extreme_logits(focal_loss, c=3, weight=weight.float())
+    check_low_precision(focal_loss, torch.bfloat16, weight=class_balanced_weights([9, 8, 7, 3, 1]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"class_counts": [100, 0, 5]}, r"^class_counts must be positive"),
+        ({"class_counts": [100, -3, 5]}, r"^class_counts must be positive"),
+        ({"class_counts": [100, float("inf")]}, r"^class_counts must be positive"),
+        ({"class_counts": [[100, 10], [5, 1]]}, r"^class_counts must be a 1-D"),
+        ({"class_counts": []}, r"^class_counts must be a 1-D"),
+        ({"class_counts": [100, 10], "beta": 1.0}, r"^beta must be in \[0, 1\)"),
+        ({"class_counts": [100, 10], "beta": -0.1}, r"^beta must be in"),
+        ({"class_counts": [100, 10], "beta": float("nan")}, r"^beta must be in"),
+    ],
+)
+def test_bad_input_raises_an_error_naming_the_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        class_balanced_weights(**kwargs)

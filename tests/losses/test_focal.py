@@ -1,0 +1,280 @@
+"""Focal loss: snippets/losses/focal.py and the claims of docs/losses/focal.md."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from losses.focal import FocalLoss, _TrueClassLogProb, focal_loss
+from losses.loss_properties import (
+    check_all_ignored_like_cross_entropy,
+    check_extreme_logits,
+    check_gradcheck,
+    check_ignore_index,
+    check_low_precision,
+    check_reductions,
+    check_spatial,
+    make_batch,
+)
+
+GAMMAS = (0.0, 0.5, 1.0, 2.0, 5.0)
+WEIGHT = torch.tensor([0.2, 1.0, 3.0, 0.7], dtype=torch.float64)
+
+
+def reference_focal(logits, target, gamma, weight=None, ignore_index=-100):
+    """An independent formula: softmax in float64, one-hot selection, explicit weighted mean."""
+    probs = torch.softmax(logits.double(), dim=1)
+    valid = target != ignore_index
+    safe = target.masked_fill(~valid, 0)
+    p_y = (probs * F.one_hot(safe, logits.shape[1]).movedim(-1, 1)).sum(dim=1)
+    w = torch.ones(logits.shape[1], dtype=torch.float64) if weight is None else weight.double()
+    w_y = w[safe] * valid
+    per_element = -w_y * (1 - p_y) ** gamma * torch.log(p_y)
+    return per_element, per_element.sum() / w_y.sum()
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_gradcheck_float64(gamma):
+    check_gradcheck(focal_loss, gamma=gamma)
+    check_gradcheck(focal_loss, gamma=gamma, weight=WEIGHT[:3])
+    check_gradcheck(focal_loss, gamma=gamma, spatial=(2, 2), reduction="none")
+
+
+def test_double_backward():
+    logits, target = make_batch(4, 3)
+    logits.requires_grad_()
+    assert torch.autograd.gradgradcheck(lambda x: focal_loss(x, target, gamma=2.0), (logits,))
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_matches_an_independent_formula(gamma):
+    logits, target = make_batch(7, 4, scale=3.0)
+    target[2] = -100
+    per_element, mean = reference_focal(logits, target, gamma, WEIGHT)
+    actual = focal_loss(logits, target, gamma=gamma, weight=WEIGHT, reduction="none")
+    torch.testing.assert_close(actual, per_element)
+    torch.testing.assert_close(focal_loss(logits, target, gamma=gamma, weight=WEIGHT), mean)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("spatial", [(), (3, 2)])
+def test_gamma_zero_is_cross_entropy(reduction, spatial):
+    logits, target = make_batch(5, 4, *spatial, dtype=torch.float32)
+    target.view(-1)[::3] = 255
+    weight = WEIGHT.float()
+    kwargs = {"weight": weight, "ignore_index": 255, "reduction": reduction}
+    torch.testing.assert_close(
+        focal_loss(logits, target, gamma=0.0, **kwargs), F.cross_entropy(logits, target, **kwargs)
+    )
+
+
+def test_gamma_zero_gradient_is_cross_entropy_gradient():
+    logits, target = make_batch(6, 4, dtype=torch.float32)
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    focal_loss(a, target, gamma=0.0, weight=WEIGHT.float()).backward()
+    F.cross_entropy(b, target, weight=WEIGHT.float()).backward()
+    torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_true_class_log_prob_matches_log_softmax_and_gather():
+    logits, target = make_batch(6, 5, 2, scale=5.0)
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    fast = _TrueClassLogProb.apply(a, target.unsqueeze(1))
+    slow = torch.log_softmax(b, dim=1).gather(1, target.unsqueeze(1))
+    torch.testing.assert_close(fast, slow)
+    upstream = torch.randn_like(fast)
+    (fast * upstream).sum().backward()
+    (slow * upstream).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_finite_for_float32_logits_of_magnitude_1e4(gamma):
+    check_extreme_logits(focal_loss, magnitude=1e4, gamma=gamma)
+    check_extreme_logits(focal_loss, magnitude=1e4, gamma=gamma, reduction="none")
+
+
+def test_confident_sample_has_a_finite_gradient_even_for_gamma_below_one():
+    # p_y rounds to 1 in float32: (1 - p_y)**0.5 has an infinite derivative there.
+    logits = torch.tensor([[50.0, 0.0, 0.0]], requires_grad=True)
+    loss = focal_loss(logits, torch.tensor([0]), gamma=0.5)
+    loss.backward()
+    assert loss == 0
+    assert torch.all(torch.isfinite(logits.grad)) and logits.grad.abs().max() < 1e-30
+
+
+@pytest.mark.parametrize("spatial", [(), (2, 3)])
+def test_reductions_are_consistent(spatial):
+    logits, target = make_batch(6, 4, *spatial)
+    target.view(-1)[1] = -100
+    valid = target != -100
+    check_reductions(focal_loss, logits, target, denominator=valid.sum())
+    denominator = WEIGHT[target.clamp_min(0)][valid].sum()
+    check_reductions(focal_loss, logits, target, denominator=denominator, weight=WEIGHT)
+
+
+@pytest.mark.parametrize("ignore_index", [-100, 255, 0])
+def test_ignore_index_masks_loss_and_gradient(ignore_index):
+    logits, target = make_batch(8, 4)
+    target = target.clamp_max(2) + (ignore_index == 0)  # keep real targets away from 0 then
+    check_ignore_index(focal_loss, logits, target, ignore_index=ignore_index)
+    check_ignore_index(focal_loss, logits, target, ignore_index=ignore_index, weight=WEIGHT)
+
+
+def test_all_ignored_behaves_like_cross_entropy():
+    check_all_ignored_like_cross_entropy(focal_loss)
+    check_all_ignored_like_cross_entropy(focal_loss, weight=WEIGHT.float())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_low_precision_input(dtype, reduction):
+    check_low_precision(focal_loss, dtype, reduction=reduction)
+    weight = torch.tensor([0.2, 1.0, 3.0, 0.7, 1.5])
+    check_low_precision(focal_loss, dtype, spatial=(2,), reduction=reduction, weight=weight)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_spatial_input(reduction):
+    check_spatial(focal_loss, reduction=reduction)
+    check_spatial(focal_loss, reduction=reduction, weight=WEIGHT)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.uint8])
+def test_other_integer_target_dtypes(dtype):
+    logits, target = make_batch(5, 4)
+    torch.testing.assert_close(focal_loss(logits, target.to(dtype)), focal_loss(logits, target))
+
+
+def test_module_matches_function_and_holds_weight_as_buffer():
+    logits, target = make_batch(5, 4)
+    criterion = FocalLoss(gamma=1.5, weight=WEIGHT, reduction="sum")
+    torch.testing.assert_close(
+        criterion(logits, target),
+        focal_loss(logits, target, gamma=1.5, weight=WEIGHT, reduction="sum"),
+    )
+    assert "weight" in criterion.state_dict()
+    assert criterion.to(torch.float32).weight.dtype == torch.float32
+    criterion.weight = None  # reassignable, e.g. for a re-weighting schedule
+    torch.testing.assert_close(
+        criterion(logits, target), focal_loss(logits, target, gamma=1.5, reduction="sum")
+    )
+    assert "gamma=1.5" in repr(criterion)
+
+
+def test_defaults():
+    logits, target = make_batch(5, 4)
+    torch.testing.assert_close(focal_loss(logits, target), focal_loss(logits, target, gamma=2.0))
+    torch.testing.assert_close(FocalLoss()(logits, target), focal_loss(logits, target))
+
+
+# ---- bad input: each error names the argument --------------------------------------------
+
+
+LOGITS = torch.randn(4, 3)
+TARGET = torch.tensor([0, 1, 2, 1])
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: focal_loss(LOGITS, TARGET.float()), ValueError, r"^target must hold integer"),
+        (lambda: focal_loss(LOGITS, TARGET.bool()), ValueError, r"^target must hold integer"),
+        (
+            lambda: focal_loss(LOGITS, torch.tensor([0, 1, 3, 1])),
+            IndexError,
+            r"^target 3 is out of bounds",
+        ),
+        (
+            lambda: focal_loss(LOGITS, torch.tensor([0, -1, 2, 1])),
+            IndexError,
+            r"^target -1 is out of bounds",
+        ),
+        (
+            lambda: focal_loss(LOGITS, torch.tensor([0, 1, 2])),
+            ValueError,
+            r"^target must have shape \(4,\)",
+        ),
+        (
+            lambda: focal_loss(torch.randn(2, 3, 4), torch.zeros(2, 5, dtype=torch.long)),
+            ValueError,
+            r"^target must have shape \(2, 4\)",
+        ),
+        (lambda: focal_loss(LOGITS, TARGET.unsqueeze(1)), ValueError, r"^target must have shape"),
+        (
+            lambda: focal_loss(LOGITS, TARGET, weight=torch.ones(2)),
+            ValueError,
+            r"^weight must have one value per class",
+        ),
+        (
+            lambda: focal_loss(LOGITS, TARGET, weight=torch.ones(3, 1)),
+            ValueError,
+            r"^weight must have",
+        ),
+        (lambda: focal_loss(LOGITS, TARGET, gamma=-0.5), ValueError, r"^gamma must be"),
+        (lambda: focal_loss(LOGITS, TARGET, gamma=float("nan")), ValueError, r"^gamma must be"),
+        (lambda: focal_loss(LOGITS, TARGET, reduction="avg"), ValueError, r"^reduction must be"),
+        (lambda: focal_loss(LOGITS.long(), TARGET), ValueError, r"^input must be a floating-point"),
+        (
+            lambda: focal_loss(torch.randn(3), torch.tensor(0)),
+            ValueError,
+            r"^input must have shape",
+        ),
+        (lambda: FocalLoss(gamma=-1.0), ValueError, r"^gamma must be"),
+        (lambda: FocalLoss(reduction="batchmean"), ValueError, r"^reduction must be"),
+        (lambda: FocalLoss(weight=torch.ones(3, 3)), ValueError, r"^weight must be a 1-D"),
+    ],
+)
+def test_bad_input_raises_an_error_naming_the_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_ignore_index_is_not_out_of_bounds():
+    assert torch.isfinite(focal_loss(LOGITS, torch.tensor([0, -100, 2, 1])))
+    assert torch.isfinite(focal_loss(LOGITS, torch.tensor([0, 7, 2, 1]), ignore_index=7))
+
+
+# ---- claims of the page ------------------------------------------------------------------
+
+
+def test_modulating_factor_values():
+    # (1 - p_y) ** 2 at p_y = 0.9, 0.5, 0.1 is 0.01, 0.25, 0.81
+    factor = (1 - torch.tensor([0.9, 0.5, 0.1], dtype=torch.float64)) ** 2
+    torch.testing.assert_close(factor, torch.tensor([0.01, 0.25, 0.81], dtype=torch.float64))
+
+
+def test_focal_loss_is_below_cross_entropy_and_down_weights_easy_samples():
+    logits, target = make_batch(50, 5, scale=3.0)
+    ce = F.cross_entropy(logits, target, reduction="none")
+    focal = focal_loss(logits, target, reduction="none")
+    assert torch.all(focal <= ce)
+    p_y = torch.exp(-ce)
+    torch.testing.assert_close(focal / ce, (1 - p_y) ** 2)
+
+
+def test_scalar_alpha_only_rescales_and_class_weight_changes_the_balance():
+    logits, target = make_batch(8, 3)
+    target = torch.tensor([0, 0, 0, 0, 0, 0, 1, 2])
+    # A scalar alpha multiplies the loss and its gradient by alpha: same direction.
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    (0.25 * focal_loss(a, target)).backward()
+    focal_loss(b, target).backward()
+    torch.testing.assert_close(a.grad, 0.25 * b.grad)
+    # alpha as a constant class weight cancels in the weighted mean entirely.
+    torch.testing.assert_close(
+        focal_loss(logits, target, weight=torch.full((3,), 0.25, dtype=torch.float64)),
+        focal_loss(logits, target),
+    )
+    # A per-class weight raises the rare classes' share of the loss.
+    weight = torch.tensor([0.25, 1.0, 1.0], dtype=torch.float64)
+    plain = focal_loss(logits, target, reduction="none")
+    weighted = focal_loss(logits, target, weight=weight, reduction="none")
+    assert weighted[6:].sum() / weighted.sum() > plain[6:].sum() / plain.sum()
+
+
+def test_snippet_gamma_zero_section_output():
+    torch.manual_seed(0)
+    logits = torch.randn(8, 5)
+    target = torch.tensor([0, 1, 2, 3, 4, 0, 1, -100])
+    weight = torch.tensor([0.2, 1.0, 1.0, 2.0, 5.0])
+    focal = focal_loss(logits, target, gamma=0.0, weight=weight)
+    assert torch.allclose(focal, F.cross_entropy(logits, target, weight=weight))

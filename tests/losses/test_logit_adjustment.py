@@ -1,0 +1,207 @@
+"""Logit adjustment: snippets/losses/logit_adjustment.py and docs/losses/logit_adjustment.md."""
+
+import inspect
+
+import pytest
+import torch
+import torch.nn.functional as F
+from losses import focal, logit_adjustment
+from losses.logit_adjustment import logit_adjusted_cross_entropy, post_hoc_logit_adjustment
+from losses.loss_properties import (
+    check_all_ignored_like_cross_entropy,
+    check_extreme_logits,
+    check_gradcheck,
+    check_ignore_index,
+    check_low_precision,
+    check_reductions,
+    check_spatial,
+    make_batch,
+    run_sections,
+)
+
+SNIPPET = logit_adjustment.__file__
+PRIOR3 = torch.tensor([0.7, 0.2, 0.1], dtype=torch.float64)
+PRIOR4 = torch.tensor([0.6, 0.25, 0.1, 0.05], dtype=torch.float64)
+PRIOR5 = torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05])
+
+
+def la(prior, **fixed):
+    return lambda x, t, **kwargs: logit_adjusted_cross_entropy(x, t, prior, **fixed, **kwargs)
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.5, 1.0, 2.0])
+def test_gradcheck_float64(tau):
+    check_gradcheck(la(PRIOR3), tau=tau)
+    check_gradcheck(la(PRIOR3), tau=tau, spatial=(2,), reduction="none")
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.0, 2.0])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_is_cross_entropy_of_adjusted_logits(tau, reduction):
+    logits, target = make_batch(7, 4, 2, dtype=torch.float32)
+    target[0, 1] = -100
+    prior = PRIOR4.float()
+    expected = F.cross_entropy(logits + tau * prior.log().view(4, 1), target, reduction=reduction)
+    actual = logit_adjusted_cross_entropy(logits, target, prior, tau=tau, reduction=reduction)
+    torch.testing.assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_tau_zero_is_cross_entropy(reduction):
+    logits, target = make_batch(6, 4, dtype=torch.float32)
+    target[2] = 255
+    kwargs = {"ignore_index": 255, "reduction": reduction}
+    torch.testing.assert_close(
+        logit_adjusted_cross_entropy(logits, target, PRIOR4, tau=0.0, **kwargs),
+        F.cross_entropy(logits, target, **kwargs),
+    )
+
+
+def test_counts_and_frequencies_give_the_same_loss():
+    logits, target = make_batch(6, 4)
+    counts = PRIOR4 * 1234
+    torch.testing.assert_close(
+        logit_adjusted_cross_entropy(logits, target, counts),
+        logit_adjusted_cross_entropy(logits, target, PRIOR4),
+    )
+    as_list = logit_adjusted_cross_entropy(logits, target, counts.tolist())
+    torch.testing.assert_close(as_list, logit_adjusted_cross_entropy(logits, target, PRIOR4))
+
+
+def test_no_gradient_flows_into_the_prior():
+    logits, target = make_batch(5, 4)
+    prior = PRIOR4.clone().requires_grad_()
+    logits.requires_grad_()
+    logit_adjusted_cross_entropy(logits, target, prior).backward()
+    assert prior.grad is None and logits.grad is not None
+
+
+def test_post_hoc_adjustment_subtracts_tau_log_prior():
+    logits, _ = make_batch(6, 4)
+    adjusted = post_hoc_logit_adjustment(logits, PRIOR4, tau=1.5)
+    torch.testing.assert_close(adjusted, logits - 1.5 * PRIOR4.log())
+    torch.testing.assert_close(post_hoc_logit_adjustment(logits, PRIOR4, tau=0.0), logits)
+    spatial, _ = make_batch(2, 4, 3)
+    torch.testing.assert_close(
+        post_hoc_logit_adjustment(spatial, PRIOR4), spatial - PRIOR4.log().view(4, 1)
+    )
+
+
+def test_post_hoc_adjustment_favours_rare_classes():
+    # Equal logits: plain argmax picks class 0; the adjusted argmax picks the rarest class.
+    logits = torch.zeros(1, 4, dtype=torch.float64)
+    assert post_hoc_logit_adjustment(logits, PRIOR4).argmax(dim=1).item() == 3
+
+
+@pytest.mark.parametrize("tau", [0.0, 1.0])
+def test_finite_for_float32_logits_of_magnitude_1e4(tau):
+    check_extreme_logits(la(PRIOR5), magnitude=1e4, tau=tau)
+
+
+def test_reductions_are_consistent():
+    logits, target = make_batch(6, 4, 2)
+    target[1, 0] = -100
+    check_reductions(la(PRIOR4), logits, target, denominator=(target != -100).sum())
+
+
+@pytest.mark.parametrize("ignore_index", [-100, 255])
+def test_ignore_index_masks_loss_and_gradient(ignore_index):
+    logits, target = make_batch(8, 4)
+    check_ignore_index(la(PRIOR4), logits, target, ignore_index=ignore_index)
+
+
+def test_all_ignored_behaves_like_cross_entropy():
+    check_all_ignored_like_cross_entropy(la(PRIOR4))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_low_precision_input(dtype, reduction):
+    check_low_precision(la(PRIOR5), dtype, reduction=reduction)
+    check_low_precision(la(PRIOR5), dtype, spatial=(2,), reduction=reduction, tau=0.0)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_spatial_input(reduction):
+    check_spatial(la(PRIOR4), reduction=reduction)
+
+
+LOGITS = torch.randn(4, 3)
+TARGET = torch.tensor([0, 1, 2, 1])
+PRIOR = torch.tensor([0.2, 0.3, 0.5])
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (
+            lambda: logit_adjusted_cross_entropy(LOGITS, TARGET.float(), PRIOR),
+            ValueError,
+            "^target",
+        ),
+        (
+            lambda: logit_adjusted_cross_entropy(LOGITS, torch.tensor([0, 1, 5, 1]), PRIOR),
+            IndexError,
+            r"^target 5 is out of bounds",
+        ),
+        (
+            lambda: logit_adjusted_cross_entropy(LOGITS, TARGET[:3], PRIOR),
+            ValueError,
+            r"^target must have shape",
+        ),
+        (
+            lambda: logit_adjusted_cross_entropy(LOGITS, TARGET, torch.tensor([0.5, 0.5, 0.0])),
+            ValueError,
+            r"^class_prior must hold positive finite values",
+        ),
+        (
+            lambda: logit_adjusted_cross_entropy(LOGITS, TARGET, torch.tensor([0.5, 0.6, -0.1])),
+            ValueError,
+            r"^class_prior must hold positive",
+        ),
+        (
+            lambda: logit_adjusted_cross_entropy(
+                LOGITS, TARGET, torch.tensor([0.5, float("nan"), 0.1])
+            ),
+            ValueError,
+            r"^class_prior must hold positive",
+        ),
+        (
+            lambda: logit_adjusted_cross_entropy(LOGITS, TARGET, torch.tensor([0.5, 0.5])),
+            ValueError,
+            r"^class_prior must have one value per class",
+        ),
+        (lambda: logit_adjusted_cross_entropy(LOGITS, TARGET, PRIOR, tau=-1.0), ValueError, "^tau"),
+        (
+            lambda: logit_adjusted_cross_entropy(LOGITS, TARGET, PRIOR, reduction="mean_all"),
+            ValueError,
+            r"^reduction must be",
+        ),
+        (lambda: post_hoc_logit_adjustment(LOGITS, PRIOR, tau=-0.5), ValueError, "^tau"),
+        (lambda: post_hoc_logit_adjustment(LOGITS, PRIOR[:2]), ValueError, "^class_prior"),
+        (lambda: post_hoc_logit_adjustment(TARGET, PRIOR), ValueError, "^logits"),
+    ],
+)
+def test_bad_input_raises_an_error_naming_the_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_helpers_are_a_verbatim_copy_of_focal():
+    for name in ("_check_inputs", "_reduce", "_TrueClassLogProb"):
+        source = inspect.getsource(getattr(logit_adjustment, name))
+        assert source == inspect.getsource(getattr(focal, name))
+
+
+def test_toy_experiment_adjustment_improves_balanced_accuracy():
+    # The page: on the long-tailed toy, both forms of logit adjustment raise balanced accuracy
+    # well above plain cross-entropy, and the two forms end close to each other.
+    namespace = run_sections(
+        SNIPPET, "logit_adjusted_cross_entropy", "helpers", "example", "toy_data", "toy_results"
+    )
+    results = namespace["results"]
+    plain = results["cross_entropy"]
+    assert results["cross_entropy + post-hoc"] > plain + 0.1
+    assert results["logit_adjusted_cross_entropy"] > plain + 0.1
+    gap = results["cross_entropy + post-hoc"] - results["logit_adjusted_cross_entropy"]
+    assert abs(gap) < 0.03

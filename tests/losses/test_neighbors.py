@@ -1,0 +1,172 @@
+"""Soft nearest neighbour loss: snippets/losses/neighbors.py and docs/losses/neighbors.md."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from losses.loss_properties import run_sections
+from losses.neighbors import soft_nearest_neighbor_loss
+
+SNIPPET = Path(__file__).parents[2] / "snippets" / "losses" / "neighbors.py"
+
+
+def batch(b=12, d=3, classes=3, dtype=torch.float64, scale=1.0, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, d, generator=generator, dtype=torch.float64) * scale
+    labels = torch.arange(b) % classes
+    return x.to(dtype), labels
+
+
+def loop_snn(x, labels, temperature=1.0):
+    """Independent reference: loops, explicit exponentials in float64 (fine for moderate
+    distances), lonely samples skipped."""
+    x = x.double()
+    terms = []
+    for i in range(len(x)):
+        same = other = 0.0
+        for j in range(len(x)):
+            if j == i:
+                continue
+            e = math.exp(-((x[i] - x[j]) ** 2).sum().item() / temperature)
+            other += e
+            if labels[j] == labels[i]:
+                same += e
+        if any(labels[j] == labels[i] for j in range(len(x)) if j != i):
+            terms.append(-math.log(same / other))
+    return torch.tensor(sum(terms) / len(terms), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 5.0])
+def test_matches_a_loop_implementation(temperature):
+    x, labels = batch(10, 4)
+    actual = soft_nearest_neighbor_loss(x, labels, temperature=temperature)
+    torch.testing.assert_close(actual, loop_snn(x, labels, temperature))
+
+
+def test_lonely_samples_are_left_out_of_the_mean_but_stay_neighbours():
+    x, labels = batch(10, 2)
+    labels = labels.clone()
+    labels[0] = 7  # the only sample of class 7
+    actual = soft_nearest_neighbor_loss(x, labels)
+    torch.testing.assert_close(actual, loop_snn(x, labels))
+    # It still sits in the other samples' denominators: dropping it changes the loss.
+    assert not torch.isclose(actual, soft_nearest_neighbor_loss(x[1:], labels[1:]))
+
+
+def test_lonely_samples_get_no_gradient_from_their_own_term_and_no_nan():
+    x, labels = batch(8, 2)
+    labels = labels.clone()
+    labels[0] = 9
+    x.requires_grad_(True)
+    soft_nearest_neighbor_loss(x, labels).backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_no_sample_with_a_partner_raises():
+    x, _ = batch(3, 2)
+    with pytest.raises(ValueError, match="labels: no sample has another sample"):
+        soft_nearest_neighbor_loss(x, torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match="labels"):
+        soft_nearest_neighbor_loss(x[:1], torch.tensor([0]))
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_gradcheck_float64(temperature):
+    x, labels = batch(7, 3)
+    labels[0] = 5  # include a lonely sample
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda e: soft_nearest_neighbor_loss(e, labels, temperature=temperature), (x,)
+    )
+
+
+def test_extreme_float32_embeddings_give_finite_loss_and_gradient():
+    x, labels = batch(16, 4, dtype=torch.float32, scale=1e4)
+    x.requires_grad_(True)
+    loss = soft_nearest_neighbor_loss(x, labels)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
+
+
+def test_translation_invariance_large_offset():
+    # Centering inside the function keeps a common offset from eating the distances.
+    x, labels = batch(12, 3, dtype=torch.float32)
+    shifted = soft_nearest_neighbor_loss(x + 1e3, labels)
+    torch.testing.assert_close(shifted, soft_nearest_neighbor_loss(x, labels), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_input(dtype):
+    x, labels = batch(12, 3, dtype=dtype)
+    e = x.clone().requires_grad_(True)
+    loss = soft_nearest_neighbor_loss(e, labels)
+    assert loss.dtype == dtype
+    loss.backward()
+    assert e.grad.dtype == dtype and torch.isfinite(e.grad.float()).all()
+    reference = soft_nearest_neighbor_loss(x.float(), labels)
+    torch.testing.assert_close(loss.float(), reference, rtol=1e-2, atol=1e-2)
+
+
+def test_limits_in_temperature():
+    """T -> infinity: every neighbour equally likely, loss -> mean log((B-1)/(n_i-1)).
+    T -> 0: only the nearest neighbour counts; 0 when it always has the same label."""
+    x, labels = batch(12, 2, classes=3)  # 4 per class
+    big = soft_nearest_neighbor_loss(x, labels, temperature=1e9)
+    torch.testing.assert_close(big, torch.tensor(math.log(11 / 3), dtype=torch.float64))
+    separated = torch.cat([x * 0.01, 10.0 * torch.nn.functional.one_hot(labels, 3)], dim=1)
+    assert soft_nearest_neighbor_loss(separated, labels, temperature=1e-2) < 1e-12
+
+
+BAD_INPUTS = [
+    ("embeddings", lambda x, y: soft_nearest_neighbor_loss(x[0], y)),
+    ("embeddings", lambda x, y: soft_nearest_neighbor_loss(x[None], y)),
+    ("embeddings", lambda x, y: soft_nearest_neighbor_loss(y[:, None], y)),
+    ("labels", lambda x, y: soft_nearest_neighbor_loss(x, y.float())),
+    ("labels", lambda x, y: soft_nearest_neighbor_loss(x, y[:5])),
+    ("labels", lambda x, y: soft_nearest_neighbor_loss(x, y[:, None])),
+    ("temperature", lambda x, y: soft_nearest_neighbor_loss(x, y, temperature=0.0)),
+    ("temperature", lambda x, y: soft_nearest_neighbor_loss(x, y, temperature=-1.0)),
+    ("temperature", lambda x, y: soft_nearest_neighbor_loss(x, y, temperature=float("nan"))),
+]
+
+
+@pytest.mark.parametrize(("argument", "call"), BAD_INPUTS)
+def test_bad_input_raises_and_names_the_argument(argument, call):
+    x, labels = batch(8, 3)
+    with pytest.raises(ValueError, match=argument):
+        call(x, labels)
+
+
+def test_labels_need_not_be_class_indices():
+    # Labels are only compared for equality: any integers work, negative or large.
+    x, labels = batch(9, 2)
+    relabelled = torch.tensor([-5, 1000, 7])[labels]
+    torch.testing.assert_close(
+        soft_nearest_neighbor_loss(x, relabelled), soft_nearest_neighbor_loss(x, labels)
+    )
+
+
+# --- the page's executed sections -----------------------------------------------------------
+
+
+def test_page_example_claims():
+    page = run_sections(SNIPPET, "checks", "soft_nearest_neighbor", "example", "lonely")
+    loss = soft_nearest_neighbor_loss
+    separated, entangled, labels = page["separated"], page["entangled"], page["labels"]
+    assert loss(separated, labels) < 0.05 < math.log(23 / 7) < loss(entangled, labels)
+    # Large T: both tend to log(23/7), the value for an embedding with no structure.
+    for points in (separated, entangled):
+        torch.testing.assert_close(
+            loss(points, labels, temperature=1e7), torch.tensor(math.log(23 / 7)), rtol=0, atol=1e-4
+        )
+
+
+@pytest.mark.slow
+def test_page_nca_claims():
+    page = run_sections(SNIPPET, "checks", "soft_nearest_neighbor", "example", "nca")
+    raw = page["knn_accuracy"](page["X_train"], page["X_test"])
+    pca = page["pca"]
+    pca_2d = page["knn_accuracy"](pca.transform(page["X_train"]), pca.transform(page["X_test"]))
+    learned = page["knn_accuracy"](page["nca_train"], page["nca_test"])
+    assert pca_2d + 0.05 < learned < raw

@@ -1,0 +1,152 @@
+"""The glossary is the one list of Japanese terms, and the Japanese pages use only those terms."""
+
+import json
+import re
+
+import pytest
+from site_pages import DOCS, english_twin, japanese_pages, relative
+
+GLOSSARY = DOCS / "glossary.md"
+
+# The Japanese terms of the team conventions. Other pages rely on them: they may not change.
+CONVENTION_TERMS = [
+    "交差エントロピー誤差", "負の対数尤度", "ロジット", "ソフトマックス関数",
+    "対数ソフトマックス", "対数確率", "正解クラスの確率", "正解ラベル", "クラスインデックス",
+    "クラス確率（ソフトラベル）", "one-hot 表現", "ラベル平滑化", "クラス重み",
+    "重み付き平均", "集約（`reduction`）", "クラス不均衡", "不均衡な", "ロングテール",
+    "ラベルノイズ", "ノイズのあるラベル", "キャリブレーション",
+    "期待キャリブレーション誤差（ECE）", "温度スケーリング", "正解率", "バランス正解率",
+    "マクロ F1", "勾配", "数値安定性", "オーバーフロー", "アンダーフロー", "混合精度",
+    "マージン", "ヒンジ損失", "Focal Loss", "埋め込み", "ミニバッチ", "勾配累積",
+    "学習データ", "検証データ", "テストデータ", "エポック",
+]  # fmt: skip
+
+# Spellings seen elsewhere that this site does not use, and the glossary term to use instead.
+# Kept small and explicit. "ソフトマックス" alone is fine (as in "ソフトマックスの出力").
+VARIANTS = {
+    "クロスエントロピー損失": "交差エントロピー誤差",
+    "交差エントロピー損失": "交差エントロピー誤差",
+    "クロスエントロピー誤差": "交差エントロピー誤差",
+    "負対数尤度": "負の対数尤度",
+    "ログソフトマックス": "対数ソフトマックス",
+    "ラベルスムージング": "ラベル平滑化",
+    "ワンホット": "one-hot 表現",
+    "教師ラベル": "正解ラベル",
+    "2値分類": "二値分類",
+    "多ラベル分類": "マルチラベル分類",
+    "数値的安定性": "数値安定性",
+    "較正": "キャリブレーション",
+    "ヒンジロス": "ヒンジ損失",
+    "フォーカルロス": "Focal Loss",
+    "フォーカル損失": "Focal Loss",
+    "エンベディング": "埋め込み",
+    "勾配蓄積": "勾配累積",
+    "バリデーションデータ": "検証データ",
+}
+
+
+def table_rows(path, first_header):
+    """The cells of each body row of the Markdown table whose first header cell is given."""
+    rows, inside = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("|"):
+            if inside:
+                break
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not inside:
+            inside = cells[0] == first_header
+            continue
+        if set(cells[0]) <= set("-: "):
+            continue  # the delimiter row
+        rows.append(cells)
+    return rows
+
+
+GLOSSARY_ROWS = table_rows(GLOSSARY, "日本語")
+
+
+def terms(cell):
+    return [term.strip() for term in cell.split(" / ")]
+
+
+def glossary_terms():
+    return {term for row in GLOSSARY_ROWS for term in terms(row[0])}
+
+
+def listed_variants(row):
+    return [variant.strip() for variant in row[4].split("、") if variant.strip()]
+
+
+def find_variants(text):
+    """(variant, canonical term, line number) for each non-canonical spelling in text."""
+    return [
+        (variant, canonical, text.count("\n", 0, match.start()) + 1)
+        for variant, canonical in VARIANTS.items()
+        for match in re.finditer(re.escape(variant), text)
+    ]
+
+
+def japanese_text(page):
+    """What a reader sees on a Japanese page; for the glossary, without its list of variants."""
+    if page.suffix == ".ipynb":
+        cells = json.loads(page.read_text(encoding="utf-8"))["cells"]
+        return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    lines = page.read_text(encoding="utf-8").splitlines()
+    if page == GLOSSARY:  # drop the fifth column of the table, the variants shown for reference
+        lines = ["|".join(line.split("|")[:5]) if line.startswith("|") else line for line in lines]
+    return "\n".join(lines)
+
+
+def test_glossary_table_is_complete():
+    assert len(GLOSSARY_ROWS) >= 34  # the 34 rows of the conventions, and any added since
+    for row in GLOSSARY_ROWS:
+        assert len(row) == 5, f"glossary row without 5 cells: {row}"
+        japanese, english, _, definition, _ = row
+        assert japanese and english and definition, f"glossary row with an empty cell: {row}"
+
+
+def test_one_row_per_japanese_term():
+    all_terms = [term for row in GLOSSARY_ROWS for term in terms(row[0])]
+    duplicates = {term for term in all_terms if all_terms.count(term) > 1}
+    assert not duplicates, f"terms listed twice in docs/glossary.md: {duplicates}"
+
+
+def test_glossary_keeps_every_term_of_the_conventions():
+    missing = [term for term in CONVENTION_TERMS if term not in glossary_terms()]
+    assert not missing, f"docs/glossary.md lost or changed the terms {missing}"
+
+
+def test_english_glossary_lists_the_same_terms_in_the_same_order():
+    english_rows = table_rows(english_twin(GLOSSARY), "English")
+    assert [row[1] for row in english_rows] == [row[0] for row in GLOSSARY_ROWS]
+    assert [row[0] for row in english_rows] == [row[1] for row in GLOSSARY_ROWS]
+
+
+def test_every_variant_points_to_a_glossary_term():
+    unknown = {v: c for v, c in VARIANTS.items() if c not in glossary_terms()}
+    assert not unknown, f"variants mapped to terms the glossary does not have: {unknown}"
+
+
+def test_glossary_shows_exactly_the_variants_this_test_rejects():
+    shown = {v: row[0] for row in GLOSSARY_ROWS for v in listed_variants(row)}
+    for variant, canonical in VARIANTS.items():
+        assert variant in shown, f"{variant} is missing from the glossary's variant column"
+        assert canonical in terms(shown[variant]), f"{variant} is listed in the wrong row"
+    assert set(shown) == set(VARIANTS), f"only in the glossary: {set(shown) - set(VARIANTS)}"
+
+
+def test_the_check_finds_a_variant_and_spares_canonical_terms():
+    assert find_variants("まず\n交差エントロピー損失を使います。") == [
+        ("交差エントロピー損失", "交差エントロピー誤差", 2)
+    ]
+    assert find_variants("ソフトマックスの出力と交差エントロピー誤差とラベル平滑化") == []
+
+
+@pytest.mark.parametrize("page", japanese_pages() + japanese_pages(".ipynb"), ids=relative)
+def test_japanese_page_uses_the_glossary_terms(page):
+    found = find_variants(japanese_text(page))
+    assert not found, "\n".join(
+        f"{relative(page)}:{line}: write {canonical} instead of {variant}"
+        for variant, canonical, line in found
+    )
