@@ -13,6 +13,9 @@ SCRIPTS = sorted(p for p in SNIPPETS.rglob("*.py") if "__pycache__" not in p.par
 # check the full behaviour. Paths are relative to snippets/.
 SHORT_RUN_ARGUMENTS: dict[str, list[str]] = {
     "losses/benchmark.py": ["--n", "64", "--c", "10", "--repeats", "3", "--output", "short.json"],
+    "experiments/compare_losses.py": (
+        "--regimes balanced --seeds 0 --losses ce posthoc_la --output short.json --no-progress"
+    ).split(),
 }
 
 

@@ -89,13 +89,14 @@ NOTES = {
     "nll": "sklearn.metrics.log_loss of the softmax of the loss's logits, in float64",
     "ece": "expected calibration error, 15 equal-width bins of the top-1 confidence",
     "train_accuracy": "accuracy on the labels the model was trained on (noisy in 'noisy')",
-    "train_time_s": "seconds spent in training steps, one thread; depends on the machine",
+    "train_time_s": "CPU seconds spent in training steps (one thread); depends on the machine",
     "test_accuracy_curve": "test accuracy every curve_every steps; never used to stop early",
     "posthoc_la": "CE's trained model with its logits adjusted at test time; CE's train time",
 }
 # LDAM's scale=30 (Cao et al.) multiplies cosine logits in [-1, 1]; this MLP's last layer is a
 # plain linear layer, so its logits are used as they are.
 LDAM_SCALE = 1.0
+DRW_BETA = 0.9999  # deferred re-weighting uses class-balanced weights with this beta (Cao et al.)
 
 
 def long_tailed_counts(classes: int, largest: int, ratio: float) -> list[int]:
@@ -221,7 +222,8 @@ def predicted_logits(name: str, model_logits: torch.Tensor, class_counts: torch.
 def train(name, x_train, y_train, x_test, classes, seed, config=CONFIG):
     """Train one MLP with one loss.
 
-    Returns the model, the training time in seconds and the test logits every curve_every steps.
+    Returns the model, the CPU time of the training steps in seconds, the test logits every
+    curve_every steps, and the criterion.
     """
     torch.manual_seed(seed)  # the same initial weights for every loss
     model = make_model(x_train.shape[1], classes, config["hidden"])
@@ -238,21 +240,21 @@ def train(name, x_train, y_train, x_test, classes, seed, config=CONFIG):
     checkpoints, seconds, step = [], 0.0, 0
     while step < config["steps"]:
         for batch in torch.randperm(len(y_train), generator=order).split(config["batch_size"]):
-            start = time.perf_counter()
+            start = time.process_time()
             if name == "ldam_drw" and step == drw_start:  # deferred re-weighting
-                criterion.weight = class_balanced_weights(counts, beta=0.9999)
+                criterion.weight = class_balanced_weights(counts, beta=DRW_BETA)
             loss = criterion(model(x_train[batch]), y_train[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             step += 1
-            seconds += time.perf_counter() - start
+            seconds += time.process_time() - start
             if step % config["curve_every"] == 0:
                 with torch.no_grad():
                     checkpoints.append(model(x_test))
             if step == config["steps"]:
                 break
-    return model, seconds, checkpoints
+    return model, seconds, checkpoints, criterion
 
 
 def evaluate(probabilities: np.ndarray, target: np.ndarray, classes: int, bins: int) -> dict:
@@ -274,7 +276,7 @@ def evaluate(probabilities: np.ndarray, target: np.ndarray, classes: int, bins: 
 
 def record(name, outcome, data, config=CONFIG) -> dict:
     """Everything the pages show about one run, from train()'s outcome and the data."""
-    model, seconds, checkpoints = outcome
+    model, seconds, checkpoints, _ = outcome
     x_train, y_train, x_test, y_test, classes = data
     counts = torch.bincount(y_train, minlength=classes).float()
     with torch.no_grad():

@@ -37,7 +37,9 @@ FLOW = [
 DEFAULT = {"href": "#balanced-and-clean", "leaf": ["CE"],
            "evidence": [("balanced", "accuracy", ["label_smoothing", "focal", "poly1"]),
                         ("balanced", "ece", ["label_smoothing", "focal", "poly1"])]}  # fmt: skip
-LINE = 17  # line height in SVG units
+LINE = 19  # line height in SVG units
+TEXT = "fill: var(--md-typeset-color)"  # the page's text colour, light or dark scheme
+INK = "var(--md-default-fg-color--light)"  # lines and borders
 
 
 def evidence_lines(evidence, characters) -> list[str]:
@@ -67,21 +69,21 @@ def text(x, y, pieces, size, bold=False) -> str:
     weight = "700" if bold else "400"
     return (
         f'<text x="{x}" y="{y}" text-anchor="middle" font-size="{size}" font-weight="{weight}" '
-        f'fill="currentColor">{"".join(spans)}</text>'
+        f'style="{TEXT}">{"".join(spans)}</text>'
     )
 
 
 def box(x, y, width, lines, href, leaf) -> tuple[str, float]:
     """A rounded box linking to a section, with lines of (pieces, size, bold); returns the SVG
     and the box's height."""
-    height = max(50, LINE * len(lines) + 14)
-    fill = "var(--md-accent-fg-color--transparent)" if leaf else "var(--md-code-bg-color)"
-    stroke = "var(--md-primary-fg-color)" if leaf else "currentColor"
+    height = max(54, LINE * len(lines) + 14)
+    fill = "var(--md-default-bg-color)" if leaf else "var(--md-code-bg-color)"
+    stroke = "var(--md-primary-fg-color)" if leaf else INK
     svg = [
         f'<a href="{href}"><rect x="{x}" y="{y}" width="{width}" height="{height}" rx="8" '
         f'style="fill: {fill}; stroke: {stroke}; stroke-width: 1.5"/>'
     ]
-    top = y + (height - LINE * len(lines)) / 2 + 13
+    top = y + (height - LINE * len(lines)) / 2 + 14
     for i, (pieces, size, bold) in enumerate(lines):
         svg.append(text(x + width / 2, top + LINE * i, pieces, size, bold))
     return "".join(svg) + "</a>", height
@@ -92,34 +94,34 @@ def arrow(x1, y1, x2, y2, label) -> str:
     across = y1 == y2
     lx, ly = ((x1 + x2) / 2, y1 - 6) if across else (x1 + 8, (y1 + y2) / 2 + 5)
     return (
-        f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="currentColor" '
+        f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" style="stroke: {INK}" '
         f'stroke-width="1.5" marker-end="url(#loss-flow-head)"/>'
         f'<text x="{lx}" y="{ly}" text-anchor="{"middle" if across else "start"}" '
-        f'font-size="14" font-weight="700" fill="currentColor">{label}</text>'
+        f'font-size="15" font-weight="700" style="{TEXT}">{label}</text>'
     )
 
 
 def leaf_lines(node, characters):
-    lines = [([(name, "")], 13, True) for name in node["leaf"]]
-    lines += [([(line, "")], 11.5, False) for line in evidence_lines(node["evidence"], characters)]
+    lines = [([(name, "")], 14, True) for name in node["leaf"]]
+    lines += [([(line, "")], 12.5, False) for line in evidence_lines(node["evidence"], characters)]
     return lines
 
 
 def flow_svg(flow, default) -> str:
     """The decision diagram as inline SVG: questions on the left, their answers on the right."""
-    width, q_x, q_width, leaf_x, gap = 400, 4, 120, 162, 30
+    width, q_x, q_width, leaf_x, gap = 400, 4, 124, 162, 30
     items, y = [], 4
     for node in flow:
         leaf, leaf_height = box(
             leaf_x, y, width - leaf_x - 4, leaf_lines(node, 32), node["href"], True
         )
-        q_y = y + (leaf_height - 50) / 2
-        question = [([(node["q"], "")], 14, True), (node["cue"], 12.5, False)]
+        q_y = y + (leaf_height - 54) / 2
+        question = [([(node["q"], "")], 15, True), (node["cue"], 13.5, False)]
         items += [box(q_x, q_y, q_width, question, node["href"], False)[0], leaf]
-        middle = q_y + 25
+        middle = q_y + 27
         items.append(arrow(q_x + q_width, middle, leaf_x - 2, middle, "✓"))
         y += leaf_height + gap
-        items.append(arrow(q_x + q_width / 2, q_y + 50, q_x + q_width / 2, y - 2, "✗"))
+        items.append(arrow(q_x + q_width / 2, q_y + 54, q_x + q_width / 2, y - 2, "✗"))
     last, last_height = box(q_x, y, width - 8, leaf_lines(default, 56), default["href"], True)
     items.append(last)
     height = y + last_height + 4
@@ -132,9 +134,8 @@ def flow_svg(flow, default) -> str:
         f'<title id="loss-flow-title">{escape(title)}; ✗ {" · ".join(default["leaf"])}</title>'
         '<defs><marker id="loss-flow-head" viewBox="0 0 10 10" refX="9" refY="5" '
         'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
-        '<path d="M 0 0 L 10 5 L 0 10 z" fill="currentColor"/></marker></defs>'
-        + "".join(items)
-        + "</svg></div>"
+        '<path d="M 0 0 L 10 5 L 0 10 z" style="fill: var(--md-default-fg-color--light)"/>'
+        "</marker></defs>" + "".join(items) + "</svg></div>"
     )
 
 

@@ -40,6 +40,7 @@ SHORT_NAMES = {
 LOWER_IS_BETTER = {"nll", "ece", "train_time_s"}
 NEUTRAL = {"train_accuracy", "train_time_s"}  # neither higher nor lower is "better": no Δ, no bold
 BASELINE = "ce"
+NBSP = "\u00a0"  # keeps "0.834 ± 0.037" on one line in narrow table cells
 
 
 @cache
@@ -120,7 +121,7 @@ def summary_table(results: dict, regime: str, losses: list[str], metrics: list[s
         for metric in metrics:
             m, s = mean(results, regime, loss, metric), std(results, regime, loss, metric)
             digits = 2 if metric == "train_time_s" else 3
-            text = f"{m:.{digits}f} ± {s:.{digits}f}"
+            text = f"{m:.{digits}f}{NBSP}±{NBSP}{s:.{digits}f}"
             means = [mean(results, regime, x, metric) for x in losses]
             best = min(means) if metric in LOWER_IS_BETTER else max(means)
             cells.append(f"**{text}**" if m == best and metric not in NEUTRAL else text)
@@ -137,7 +138,7 @@ def delta_table(results: dict, losses: list[str], headline: dict[str, str]) -> s
         cells = [results["losses"][loss]]
         for regime, metric in headline.items():
             d, k = delta(results, regime, loss, metric), wins(results, regime, loss, metric)
-            cells.append(f"{d:+.3f} ({k}/{n})")
+            cells.append(f"{d:+.3f}{NBSP}({k}/{n})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -172,12 +173,10 @@ def gain_table(results: dict, headline: dict[str, str] = HEADLINE) -> str:
     return "\n".join(lines)
 
 
-def setup_table(results: dict) -> str:
-    """The experiment's configuration as a Markdown table."""
-    lines = ["| key | value |", "| --- | --- |"]
-    for key, value in results["config"].items():
-        lines.append(f"| `{key}` | `{value}` |")
-    return "\n".join(lines)
+def setup_text(results: dict) -> str:
+    """The experiment's configuration, one "key = value" line per setting."""
+    width = max(map(len, results["config"]))
+    return "\n".join(f"{key:<{width}} = {value}" for key, value in results["config"].items())
 
 
 def columns_table(results, losses, columns, show_regime) -> str:
@@ -195,7 +194,7 @@ def columns_table(results, losses, columns, show_regime) -> str:
             m, s = mean(results, regime, loss, metric), std(results, regime, loss, metric)
             means = [mean(results, regime, x, metric) for x in losses]
             best = min(means) if metric in LOWER_IS_BETTER else max(means)
-            text = f"{m:.3f} ± {s:.3f}"
+            text = f"{m:.3f}{NBSP}±{NBSP}{s:.3f}"
             cells.append(f"**{text}**" if m == best and metric not in NEUTRAL else text)
             if metric in NEUTRAL:
                 continue
@@ -203,7 +202,7 @@ def columns_table(results, losses, columns, show_regime) -> str:
                 cells.append("")
             else:
                 d = delta(results, regime, loss, metric)
-                cells.append(f"{d:+.3f} ({wins(results, regime, loss, metric)}/{n})")
+                cells.append(f"{d:+.3f}{NBSP}({wins(results, regime, loss, metric)}/{n})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -214,7 +213,8 @@ def _svg(fig) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
-    return f'<div class="plot">{buffer.getvalue()}</div>'
+    svg = buffer.getvalue()
+    return f'<div class="plot">{svg[svg.index("<svg") :]}</div>'
 
 
 def _pyplot(salt: str):
@@ -223,7 +223,7 @@ def _pyplot(salt: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"svg.hashsalt": salt, "font.size": 9})
+    plt.rcParams.update({"svg.hashsalt": salt, "font.size": 10, "legend.fontsize": 9})
     return plt
 
 
@@ -265,7 +265,7 @@ def reliability_diagrams(results: dict, regime: str, losses: list[str], salt: st
         ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1)
         x, y = pooled["confidence"][filled], pooled["accuracy"][filled]
         ax.plot(x, y, color="tab:blue", linewidth=1, alpha=0.6)
-        ax.scatter(x, y, s=size, color="tab:blue", zorder=3)
+        ax.scatter(x, y, s=size, color="tab:blue", zorder=3, clip_on=False)
         ece = mean(results, regime, loss, "ece")
         ax.set_title(f"{results['losses'][loss]}\nECE {ece:.3f}", fontsize=9)
         ax.set_xlim(0, 1.02)
@@ -286,7 +286,7 @@ def per_class_recall(results: dict, regime: str, losses: list[str], salt: str) -
     """Test recall of each class, classes ordered from the most to the least frequent in the
     training split (mean over seeds), as SVG."""
     plt = _pyplot(salt)
-    fig, ax = plt.subplots(figsize=(5.2, 3.0))
+    fig, ax = plt.subplots(figsize=(4.8, 3.0))
     counts = None
     for i, loss in enumerate(losses):
         runs = [r for r in results["runs"] if r["regime"] == regime and r["loss"] == loss]
@@ -307,7 +307,7 @@ def per_class_recall(results: dict, regime: str, losses: list[str], salt: str) -
     ax.set_ylabel("recall")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, frameon=False, loc="lower left")
+    ax.legend(frameon=False, loc="lower left")
     fig.tight_layout()
     return _svg(fig)
 
@@ -316,7 +316,7 @@ def accuracy_curves(results: dict, regime: str, losses: list[str], salt: str) ->
     """Test accuracy during training (mean over seeds, band = ±1 std), as SVG."""
     plt = _pyplot(salt)
     every = results["config"]["curve_every"]
-    fig, ax = plt.subplots(figsize=(5.2, 3.0))
+    fig, ax = plt.subplots(figsize=(4.8, 3.0))
     for loss in losses:
         curves = np.array(
             [
@@ -333,7 +333,7 @@ def accuracy_curves(results: dict, regime: str, losses: list[str], salt: str) ->
     ax.set_ylabel("acc")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.legend(frameon=False, loc="lower right")
     fig.tight_layout()
     return _svg(fig)
 

@@ -193,20 +193,39 @@ if __name__ == "__main__":
     # --8<-- [end:gamma_zero]
 
     # --8<-- [start:modulating_factor]
-    p_y = torch.tensor([0.1, 0.5, 0.9, 0.99])
+    import torch
+
+    p_y = torch.tensor([0.1, 0.5, 0.9, 0.99], dtype=torch.float64)
+    print("p_y:      ", p_y.numpy())
     for gamma in (0.5, 1.0, 2.0, 5.0):
-        print(f"gamma={gamma}: (1 - p_y)**gamma =", ((1 - p_y) ** gamma).numpy().round(6))
+        print(f"gamma={gamma}:", ((1 - p_y) ** gamma).numpy().round(6))
     # --8<-- [end:modulating_factor]
+
+    # --8<-- [start:gradient_ratio]
+    p_y = torch.tensor([0.05, 0.1, 0.2, 0.5, 0.9, 0.99], dtype=torch.float64)
+    logits = torch.stack([torch.logit(p_y), torch.zeros_like(p_y)], dim=1)  # two classes
+    target = torch.zeros(len(p_y), dtype=torch.long)
+    print("p_y:      ", p_y.numpy())
+    for gamma in (0.5, 1.0, 2.0, 5.0):
+        z = logits.clone().requires_grad_()
+        focal_loss(z, target, gamma=gamma, reduction="sum").backward()
+        ratio = z.grad[:, 0] / (p_y - 1)  # d CE / d z_y = p_y - 1
+        print(f"gamma={gamma}:", ratio.numpy().round(3))
+    # --8<-- [end:gradient_ratio]
 
     # --8<-- [start:alpha]
     torch.manual_seed(0)
     logits = torch.randn(8, 3)
     target = torch.tensor([0, 0, 0, 0, 0, 0, 1, 2])  # class 0 is frequent, 1 and 2 are rare
 
-    # A scalar alpha multiplies every element by the same number: it only rescales the loss.
+    # A scalar alpha multiplies every element by the same number: it only rescales the loss,
+    # and as a constant weight it cancels in the weighted mean.
     alpha = 0.25
     loss = focal_loss(logits, target)
-    print("(alpha * loss) / loss:", (alpha * loss / loss).item())
+    print("focal_loss:                    ", loss.item())
+    print("alpha * focal_loss:            ", (alpha * loss).item())
+    constant = torch.full((3,), alpha)
+    print("focal_loss(weight=[alpha] * 3):", focal_loss(logits, target, weight=constant).item())
 
     # A per-class weight changes which samples count: here it lifts the rare classes.
     weight = torch.tensor([0.25, 1.0, 1.0])
@@ -274,7 +293,7 @@ if __name__ == "__main__":
         ax_loss.plot(p_y, loss, label=label, **style)
         ax_grad.plot(p_y, grad, label=label, **style)
     ax_loss.set(xlabel="$p_y$", ylabel="loss", ylim=(0, 5))
-    ax_grad.set(xlabel="$p_y$", ylabel="$\\partial L / \\partial z_y$", ylim=(-1.05, 0.05))
+    ax_grad.set(xlabel="$p_y$", ylabel="$\\partial L / \\partial z_y$", ylim=(-1.45, 0.05))
     ax_loss.legend()
     for ax in (ax_loss, ax_grad):
         ax.grid(alpha=0.3)

@@ -69,7 +69,7 @@ def margin_logits(cosine, labels, *, kind="arcface", scale=64.0, margin=0.5, eas
     if kind == "cosface":
         target = cos_y - margin
     else:
-        theta = torch.acos(cos_y)  # (1)!
+        theta = torch.acos(cos_y.clamp(-1 + 1e-7, 1 - 1e-7))  # (1)!
         target = torch.cos(theta + margin)
         if easy_margin:  # (2)!
             target = torch.where(cos_y > 0, target, cos_y)
@@ -154,6 +154,7 @@ if __name__ == "__main__":
     # --8<-- [end:example]
 
     # --8<-- [start:arcface_angle]
+    torch.manual_seed(0)
     arcface = CosineMarginHead(8, 3, kind="arcface", scale=64.0, margin=0.5)
     cosine = arcface.cosine(embeddings)
     theta = torch.acos(cosine.gather(1, labels.unsqueeze(1)))
@@ -173,6 +174,23 @@ if __name__ == "__main__":
     torch.acos(one).backward()
     print("d acos(c) / dc at c = 1    :", one.grad.item())
     # --8<-- [end:acos_nan]
+
+    # --8<-- [start:bad_input]
+    cosine = torch.zeros(4, 3)
+    labels = torch.tensor([0, 2, 1, 2])
+    for bad in (
+        lambda: margin_logits(cosine, labels, kind="sphereface"),
+        lambda: margin_logits(cosine, labels, margin=-0.5),
+        lambda: margin_logits(cosine, labels, scale=0.0),
+        lambda: margin_logits(cosine, labels.float()),
+        lambda: margin_logits(cosine, torch.tensor([0, 3, 1, 2])),
+        lambda: CosineMarginHead(8, 3)(torch.zeros(4, 6), labels),
+    ):
+        try:
+            bad()
+        except (ValueError, IndexError) as error:
+            print(f"{type(error).__name__}: {error}")
+    # --8<-- [end:bad_input]
 
     # --8<-- [start:plot]
     import io
@@ -243,12 +261,12 @@ if __name__ == "__main__":
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a model this small trains faster on one thread
     results = {
-        "$m=0$ (normalized softmax)": train(kind="cosface", margin=0.0),
-        "CosFace $m=0.35$": train(kind="cosface", margin=0.35),
-        "ArcFace $m=0.5$": train(kind="arcface", margin=0.5),
+        "normalized softmax, $m=0$": train(kind="cosface", margin=0.0),
+        "CosFace, $m=0.35$": train(kind="cosface", margin=0.35),
+        "ArcFace, $m=0.5$": train(kind="arcface", margin=0.5),
     }
     torch.set_num_threads(threads)
-    print("| head, $s=16$ | test accuracy | mean $\\theta_y$ (degrees) |")
+    print("| head ($s=16$) | acc | mean $\\theta_y$ (°) |")
     print("|---|---:|---:|")
     for name, (accuracy, angle) in results.items():
         print(f"| {name} | {accuracy:.3f} | {angle:.1f} |")

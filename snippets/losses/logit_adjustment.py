@@ -236,6 +236,28 @@ if __name__ == "__main__":
         print(f"{name:30s} balanced accuracy = {value:.3f}")
     # --8<-- [end:toy_results]
 
+    # --8<-- [start:toy_tradeoffs]
+    x_same, y_same = long_tailed_blobs(counts, seed=2)  # a test set as imbalanced as training
+    with torch.no_grad():
+        accuracy = {
+            "cross_entropy": (plain(x_same).argmax(dim=1) == y_same).float().mean().item(),
+            "cross_entropy + post-hoc": (
+                post_hoc_logit_adjustment(plain(x_same), prior).argmax(dim=1) == y_same
+            )
+            .float()
+            .mean()
+            .item(),
+            "logit_adjusted_cross_entropy": (adjusted(x_same).argmax(dim=1) == y_same)
+            .float()
+            .mean()
+            .item(),
+        }
+        twice = balanced_accuracy(post_hoc_logit_adjustment(adjusted(x_test), prior), y_test)
+    for name, value in accuracy.items():
+        print(f"{name:30s} accuracy, imbalanced test set = {value:.3f}")
+    print(f"adjusted loss + post-hoc again  balanced accuracy = {twice:.3f}")
+    # --8<-- [end:toy_tradeoffs]
+
     # --8<-- [start:errors]
     logits = torch.randn(4, 3)
     target = torch.tensor([0, 1, 2, 1])

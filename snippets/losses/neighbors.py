@@ -1,4 +1,4 @@
-"""Soft nearest neighbour loss: NCA's objective on a batch of embeddings, with a temperature.
+"""Soft nearest neighbor loss: NCA's objective on a batch of embeddings, with a temperature.
 
 Importing this file defines soft_nearest_neighbor_loss and needs only torch. Running it also
 prints the examples and plots of docs/losses/neighbors.md (those need matplotlib and scikit-learn).
@@ -40,7 +40,7 @@ def soft_nearest_neighbor_loss(embeddings, labels, *, temperature=1.0):
     """-mean_i log( sum_{j != i, y_j = y_i} e^{-d_ij / T} / sum_{k != i} e^{-d_ik / T} ).
 
     d_ij is the squared Euclidean distance. A sample with no other sample of its class in the
-    batch has no defined term: it is left out of the mean (it still counts as a neighbour of
+    batch has no defined term: it is left out of the mean (it still counts as a neighbor of
     the others). If no sample has a partner, the loss is undefined and a ValueError is raised.
     """
     check_embeddings_and_labels(embeddings, labels)
@@ -58,7 +58,7 @@ def soft_nearest_neighbor_loss(embeddings, labels, *, temperature=1.0):
     if not has_partner.any():
         raise ValueError(
             "labels: no sample has another sample of the same class in the batch, "
-            "so the soft nearest neighbour loss is undefined"
+            "so the soft nearest neighbor loss is undefined"
         )
     log_all = logits.masked_fill(self_pair, float("-inf")).logsumexp(dim=1)
     log_same = logits.masked_fill(~partner, float("-inf")).logsumexp(dim=1)  # (2)!
@@ -71,6 +71,8 @@ def soft_nearest_neighbor_loss(embeddings, labels, *, temperature=1.0):
 
 if __name__ == "__main__":
     # --8<-- [start:example]
+    import math
+
     import torch
 
     torch.manual_seed(0)
@@ -80,8 +82,8 @@ if __name__ == "__main__":
     separated = centers[labels] + 0.5 * noise  # tight, well-separated clusters
     entangled = centers[labels] + 3.0 * noise  # the same centers, heavily mixed
     for name, points in {"separated": separated, "entangled": entangled}.items():
-        print(f"{name:10}", soft_nearest_neighbor_loss(points, labels).item())
-    print("log(23/7) =", torch.tensor(23 / 7).log().item(), "(no structure: all distances equal)")
+        print(f"{name:10}:", soft_nearest_neighbor_loss(points, labels).item())
+    print("log(23/7) :", math.log(23 / 7))
     # --8<-- [end:example]
 
     # --8<-- [start:lonely]
@@ -108,8 +110,8 @@ if __name__ == "__main__":
     for name, points in {"separated": separated, "entangled": entangled}.items():
         values = [soft_nearest_neighbor_loss(points, labels, temperature=t) for t in temperatures]
         ax.plot(temperatures, values, label=name)
-    ax.axhline(torch.tensor(23 / 7).log(), color="gray", linestyle="--", label="log(23/7)")
-    ax.set(xscale="log", yscale="log", xlabel="$T$", ylabel="soft nearest neighbour loss")
+    ax.axhline(math.log(23 / 7), color="gray", linestyle="--", label="log(23/7)")
+    ax.set(xscale="log", yscale="log", xlabel="$T$", ylabel="soft nearest neighbor loss")
     ax.legend()
     ax.grid(alpha=0.3)
     buffer = io.StringIO()
@@ -153,17 +155,13 @@ if __name__ == "__main__":
         nca_train = A(inputs).numpy()
         nca_test = A(torch.tensor(X_test, dtype=torch.float32)).numpy()
     pca = PCA(n_components=2).fit(X_train)
-    print("1-NN test accuracy, 64 raw pixels  :", round(knn_accuracy(X_train, X_test), 3))
-    print(
-        "1-NN test accuracy, PCA to 2-D     :",
-        round(knn_accuracy(pca.transform(X_train), pca.transform(X_test)), 3),
-    )
-    print("1-NN test accuracy, learned 2-D map:", round(knn_accuracy(nca_train, nca_test), 3))
+    pca_accuracy = knn_accuracy(pca.transform(X_train), pca.transform(X_test))
+    print("1-NN accuracy, 64 pixels      :", round(knn_accuracy(X_train, X_test), 3))
+    print("1-NN accuracy, PCA 2-D        :", round(pca_accuracy, 3))
+    print("1-NN accuracy, learned 2-D map:", round(knn_accuracy(nca_train, nca_test), 3))
     with torch.no_grad():
-        print(
-            "loss on the whole training set     :",
-            round(soft_nearest_neighbor_loss(A(inputs), targets).item(), 3),
-        )
+        whole = soft_nearest_neighbor_loss(A(inputs), targets)
+    print("loss, whole training set      :", round(whole.item(), 3))
     # --8<-- [end:nca]
 
     # --8<-- [start:nca_plot]
@@ -171,7 +169,7 @@ if __name__ == "__main__":
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
     for ax, points, title in (
         (left, pca.transform(X_test), "PCA"),
-        (right, nca_test, "soft nearest neighbour (NCA)"),
+        (right, nca_test, "soft nearest neighbor (NCA)"),
     ):
         scatter = ax.scatter(points[:, 0], points[:, 1], c=y_test, cmap="tab10", s=6)
         ax.set(title=title, xticks=[], yticks=[])

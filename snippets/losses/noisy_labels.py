@@ -117,20 +117,19 @@ if __name__ == "__main__":
     ce = F.cross_entropy(logits, target)
     p_y = F.softmax(logits, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
 
-    print("cross_entropy              :", f"{ce.item():.8f}")
+    print(f"cross_entropy             : {ce.item():.8f}")
     for q in (1.0, 0.7, 0.1, 1e-2, 1e-4, 1e-8):
-        print(
-            f"GCE q={q:<7g}              :", f"{generalized_cross_entropy(logits, target, q=q):.8f}"
-        )
-    print("mean(1 - p_y)              :", f"{(1 - p_y).mean().item():.8f}")
+        gce = generalized_cross_entropy(logits, target, q=q)
+        print(f"GCE q={q:<8g}            : {gce.item():.8f}")
+    print(f"mean(1 - p_y)             : {(1 - p_y).mean().item():.8f}")
     one_hot = F.one_hot(target, 5).double()
     mae = (F.softmax(logits, dim=1) - one_hot).abs().sum(dim=1).mean()
-    print("MAE(softmax, one-hot) / 2  :", f"{(mae / 2).item():.8f}")
-    sce_as_ce = symmetric_cross_entropy(logits, target, alpha=1.0, beta=0.0)
-    print("SCE alpha=1, beta=0        :", f"{sce_as_ce.item():.8f}")
+    print(f"MAE(softmax, one-hot) / 2 : {(mae / 2).item():.8f}")
+    sce = symmetric_cross_entropy(logits, target, alpha=1.0, beta=0.0)
+    print(f"SCE alpha=1, beta=0       : {sce.item():.8f}")
     rce = symmetric_cross_entropy(logits, target, alpha=0.0, beta=1.0)
-    print("SCE alpha=0, beta=1 (RCE)  :", f"{rce.item():.8f}")
-    print("4 * mean(1 - p_y)          :", f"{(4 * (1 - p_y)).mean().item():.8f}")
+    print(f"SCE alpha=0, beta=1 (RCE) : {rce.item():.8f}")
+    print(f"4 * mean(1 - p_y)         : {(4 * (1 - p_y)).mean().item():.8f}")
     # --8<-- [end:limits]
 
     # --8<-- [start:bounded]
@@ -158,6 +157,25 @@ if __name__ == "__main__":
     print("RCE, authors' clipping :", reference.item())
     print("RCE, log_zero=log(1e-4):", ours.item())
     # --8<-- [end:authors_code]
+
+    # --8<-- [start:bad_input]
+    logits = torch.zeros(4, 3)
+    target = torch.tensor([0, 2, 1, 2])
+    for bad in (
+        lambda: generalized_cross_entropy(logits, target, q=0.0),
+        lambda: generalized_cross_entropy(logits, target, q=1.5),
+        lambda: symmetric_cross_entropy(logits, target, log_zero=0.0),
+        lambda: symmetric_cross_entropy(logits, target, beta=-1.0),
+        lambda: generalized_cross_entropy(logits, target.float()),
+        lambda: generalized_cross_entropy(logits, torch.tensor([0, 3, 1, 2])),
+        lambda: symmetric_cross_entropy(logits, target[:3]),
+        lambda: symmetric_cross_entropy(logits, target, reduction="batchmean"),
+    ):
+        try:
+            bad()
+        except (ValueError, IndexError) as error:
+            print(f"{type(error).__name__}: {error}")
+    # --8<-- [end:bad_input]
 
     # --8<-- [start:plot]
     import io

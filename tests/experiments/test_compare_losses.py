@@ -27,8 +27,9 @@ def committed():
 
 
 def test_ece_of_a_hand_computed_case():
-    # Top-1 confidences 0.9 (right), 0.9 (wrong), 0.6 (right), 0.4 (wrong). With 15 bins they
-    # fall in bins 13, 13, 8 and 5: ECE = 2/4 * |0.5 - 0.9| + 1/4 * |1 - 0.6| + 1/4 * |0 - 0.4|.
+    # Top-1 confidences 0.9 (right), 0.9 (wrong), 0.6 (right), 0.4 (wrong). With 15 bins
+    # (b/15, (b+1)/15] they fall in bins 13, 13, 8 and 5 (0.6 = 9/15 and 0.4 = 6/15 are upper
+    # edges): ECE = 2/4 * |0.5 - 0.9| + 1/4 * |1 - 0.6| + 1/4 * |0 - 0.4| = 0.4.
     probabilities = np.array(
         [[0.9, 0.05, 0.05], [0.9, 0.05, 0.05], [0.3, 0.6, 0.1], [0.4, 0.3, 0.3]]
     )

@@ -131,3 +131,48 @@ def test_weighted_cross_entropy_properties():
 def test_bad_input_raises_an_error_naming_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         class_balanced_weights(**kwargs)
+
+
+def test_inverse_frequency_gives_the_rarest_class_1000_times_the_weight():
+    counts = torch.tensor(COUNTS, dtype=torch.float64)
+    inverse = 1 / counts
+    assert inverse[3] / inverse[0] == pytest.approx(1000)
+    weights = class_balanced_weights(COUNTS, beta=0.999)
+    assert weights[0] < 1 < weights[3]  # the plot: far below and far above the CE curve
+
+
+def test_expm1_keeps_digits_that_one_minus_beta_to_the_n_loses():
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    beta = 1 - 1e-12
+    for n in (10, 1000):
+        exact = 1 - mpmath.mpf(beta) ** n
+        naive = 1 - beta**n
+        careful = -torch.expm1(n * torch.tensor(beta, dtype=torch.float64).log()).item()
+        assert abs((careful - exact) / exact) < 1e-15  # about full float64 precision
+        assert abs((naive - exact) / exact) > 1e-13  # several digits lost
+
+
+def test_scaling_every_weight_leaves_the_weighted_mean_unchanged():
+    logits, target = make_batch(8, 4, dtype=torch.float32)
+    weight = class_balanced_weights(COUNTS, beta=0.99)
+    torch.testing.assert_close(
+        F.cross_entropy(logits, target, weight=7.5 * weight),
+        F.cross_entropy(logits, target, weight=weight),
+    )
+    summed = F.cross_entropy(logits, target, weight=7.5 * weight, reduction="sum")
+    assert not torch.allclose(
+        summed, F.cross_entropy(logits, target, weight=weight, reduction="sum")
+    )
+
+
+def test_weighted_cross_entropy_scales_loss_and_gradient_by_the_class_weight():
+    logits, target = make_batch(6, 4)
+    weight = class_balanced_weights(COUNTS, beta=0.999).double()
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    weighted = F.cross_entropy(a, target, weight=weight, reduction="none")
+    plain = F.cross_entropy(b, target, reduction="none")
+    torch.testing.assert_close(weighted, weight[target] * plain)
+    weighted.sum().backward()
+    plain.sum().backward()
+    torch.testing.assert_close(a.grad, weight[target].unsqueeze(1) * b.grad)

@@ -278,3 +278,30 @@ def test_snippet_gamma_zero_section_output():
     weight = torch.tensor([0.2, 1.0, 1.0, 2.0, 5.0])
     focal = focal_loss(logits, target, gamma=0.0, weight=weight)
     assert torch.allclose(focal, F.cross_entropy(logits, target, weight=weight))
+
+
+def test_gradient_ratio_to_cross_entropy_is_above_one_for_hard_and_below_for_easy_samples():
+    p_y = torch.tensor([0.05, 0.1, 0.2, 0.5, 0.9, 0.99, 0.9999], dtype=torch.float64)
+    logits = torch.stack([torch.logit(p_y), torch.zeros_like(p_y)], dim=1)
+    target = torch.zeros(len(p_y), dtype=torch.long)
+    for gamma in (0.5, 1.0, 2.0, 5.0):
+        z = logits.clone().requires_grad_()
+        focal_loss(z, target, gamma=gamma, reduction="sum").backward()
+        ratio = z.grad[:, 0] / (p_y - 1)
+        assert torch.all(ratio[:2] > 1), gamma  # hard samples: pushed harder than by CE
+        assert torch.all(ratio[4:] < 1), gamma  # easy samples: pushed less
+        assert ratio[-1] < 0.02, gamma  # and the ratio tends to 0 as p_y -> 1
+    # For the cross-entropy itself, d loss / d z_y = p_y - 1.
+    z = logits.clone().requires_grad_()
+    F.cross_entropy(z, target, reduction="sum").backward()
+    torch.testing.assert_close(z.grad[:, 0], p_y - 1)
+
+
+def test_all_ignored_mean_is_nan_with_zero_gradient_like_cross_entropy():
+    logits = torch.randn(3, 4)
+    target = torch.full((3,), -100)
+    for loss_fn in (F.cross_entropy, focal_loss):
+        x = logits.clone().requires_grad_()
+        value = loss_fn(x, target)
+        value.backward()
+        assert torch.isnan(value) and torch.all(x.grad == 0)

@@ -244,3 +244,18 @@ def test_page_experiment_claims():
     (acc0, angle0), (acc_cos, angle_cos), (acc_arc, angle_arc) = page["results"].values()
     assert angle_arc < angle_cos < angle0  # larger margins pull samples closer to their class
     assert min(acc_cos, acc_arc) >= acc0  # at no cost in accuracy on this run
+
+
+def test_sqrt_form_of_sine_also_has_an_infinite_derivative_at_one():
+    c = torch.tensor(1.0, requires_grad=True)
+    torch.sqrt(1 - c**2).backward()
+    assert not torch.isfinite(c.grad)
+
+
+def test_naive_arcface_logit_is_smallest_at_pi_minus_m():
+    theta = torch.linspace(0, math.pi, 100001, dtype=torch.float64)
+    naive = torch.cos(theta + 0.5)
+    torch.testing.assert_close(
+        theta[naive.argmin()], torch.tensor(math.pi - 0.5, dtype=torch.float64), atol=1e-4, rtol=0
+    )
+    assert round(math.degrees(math.pi - 0.5)) == 151

@@ -144,6 +144,7 @@ def test_drw_section_switches_the_weight_at_the_given_epoch(capsys):
     assert "epoch 159: weight = None" in printed and "epoch 160: weight = [" in printed
 
 
+@pytest.mark.slow
 def test_toy_experiment_deferred_reweighting_does_most_of_the_work(capsys):
     # The page: on the toy, DRW raises balanced accuracy by more than 0.1 (with or without the
     # margins); the margins alone change it by less than 0.02.
@@ -197,3 +198,8 @@ def test_bad_input_raises_an_error_naming_the_argument(call, error, match):
 
 def test_check_inputs_is_a_verbatim_copy_of_focal():
     assert inspect.getsource(ldam._check_inputs) == inspect.getsource(focal._check_inputs)
+
+
+def test_equal_counts_give_equal_margins():
+    criterion = LDAMLoss([100, 100, 100], max_margin=0.3)
+    torch.testing.assert_close(criterion.margins, torch.full((3,), 0.3))

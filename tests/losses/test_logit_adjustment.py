@@ -193,6 +193,7 @@ def test_helpers_are_a_verbatim_copy_of_focal():
         assert source == inspect.getsource(getattr(focal, name))
 
 
+@pytest.mark.slow
 def test_toy_experiment_adjustment_improves_balanced_accuracy():
     # The page: on the long-tailed toy, both forms of logit adjustment raise balanced accuracy
     # well above plain cross-entropy, and the two forms end close to each other.
@@ -205,3 +206,49 @@ def test_toy_experiment_adjustment_improves_balanced_accuracy():
     assert results["logit_adjusted_cross_entropy"] > plain + 0.1
     gap = results["cross_entropy + post-hoc"] - results["logit_adjusted_cross_entropy"]
     assert abs(gap) < 0.03
+
+
+@pytest.mark.slow
+def test_toy_tradeoffs_imbalanced_test_set_and_adjusting_twice():
+    # The page: on a test set as imbalanced as training, adjustment lowers plain accuracy;
+    # adjusting a model trained with the adjusted loss again lowers balanced accuracy.
+    namespace = run_sections(
+        SNIPPET,
+        *("logit_adjusted_cross_entropy", "helpers", "example", "toy_data", "toy_results"),
+        "toy_tradeoffs",
+    )
+    accuracy = namespace["accuracy"]
+    assert accuracy["cross_entropy"] > accuracy["cross_entropy + post-hoc"] + 0.1
+    assert accuracy["cross_entropy"] > accuracy["logit_adjusted_cross_entropy"] + 0.1
+    assert namespace["twice"] < namespace["results"]["logit_adjusted_cross_entropy"] - 0.05
+
+
+def test_uniform_prior_is_cross_entropy():
+    logits, target = make_batch(6, 4)
+    uniform = torch.full((4,), 0.25, dtype=torch.float64)
+    torch.testing.assert_close(
+        logit_adjusted_cross_entropy(logits, target, uniform), F.cross_entropy(logits, target)
+    )
+
+
+def test_post_hoc_prediction_is_the_same_for_counts_and_frequencies():
+    logits, _ = make_batch(50, 4, scale=2.0)
+    by_counts = post_hoc_logit_adjustment(logits, PRIOR4 * 1000).argmax(dim=1)
+    assert torch.equal(by_counts, post_hoc_logit_adjustment(logits, PRIOR4).argmax(dim=1))
+
+
+def test_rare_true_class_keeps_a_larger_gradient():
+    # Two classes, the same model probability p_y = 0.9 for the true class.
+    logits = torch.tensor([[torch.logit(torch.tensor(0.9)).item(), 0.0]], dtype=torch.float64)
+    target = torch.tensor([0])
+
+    def gradient(prior):
+        x = logits.clone().requires_grad_()
+        if prior is None:
+            F.cross_entropy(x, target).backward()
+        else:
+            logit_adjusted_cross_entropy(x, target, torch.tensor(prior)).backward()
+        return x.grad[0, 0].abs().item()
+
+    assert gradient([0.01, 0.99]) > gradient([0.1, 0.9]) > gradient(None) > gradient([0.9, 0.1])
+    assert gradient([0.01, 0.99]) > 0.9  # still pushed at p_y = 0.9

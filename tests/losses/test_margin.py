@@ -245,3 +245,44 @@ def test_gradient_of_the_plot_matches_the_formulas():
     ):
         (gradient,) = torch.autograd.grad(loss_fn(x, y, reduction="sum"), x)
         torch.testing.assert_close(gradient[:, 0], expected)
+
+
+def test_hinge_gradients_are_at_most_one_in_magnitude():
+    logits, target = make_batch(20, 6, scale=50.0)  # badly wrong samples included
+    logits.requires_grad_(True)
+    for loss_fn in (F.multi_margin_loss, crammer_singer_loss):
+        (gradient,) = torch.autograd.grad(loss_fn(logits, target, reduction="sum"), logits)
+        assert gradient.abs().max() <= 1.0
+    # the unscaled Weston-Watkins sum is not bounded this way
+    (gradient,) = torch.autograd.grad(
+        F.multi_margin_loss(logits, target, reduction="sum") * 6, logits
+    )
+    assert gradient.abs().max() > 1.0
+
+
+def test_crammer_singer_gradient_goes_to_the_strongest_rival_only():
+    x = torch.tensor([[0.0, 0.5, 0.2, -1.0], [0.0, 0.5, 0.5, -1.0]], requires_grad=True)
+    y = torch.tensor([0, 0])
+    (gradient,) = torch.autograd.grad(crammer_singer_loss(x, y, reduction="sum"), x)
+    torch.testing.assert_close(gradient[0], torch.tensor([-1.0, 1.0, 0.0, 0.0]))
+    torch.testing.assert_close(gradient[1], torch.tensor([-1.0, 0.5, 0.5, 0.0]))  # a tie
+
+
+def test_other_margin_losses_named_on_the_page():
+    for name in (
+        "MultiMarginLoss",
+        "MultiLabelMarginLoss",
+        "MarginRankingLoss",
+        "TripletMarginLoss",
+        "SoftMarginLoss",
+        "HingeEmbeddingLoss",
+    ):
+        assert hasattr(nn, name)
+    x = torch.tensor([0.3, 2.0, -1.5], dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)
+    # SoftMarginLoss: the logistic loss log(1 + exp(-y x)) for +-1 targets
+    soft = nn.SoftMarginLoss(reduction="none")(x, y)
+    torch.testing.assert_close(soft, torch.log1p(torch.exp(-y * x)))
+    # HingeEmbeddingLoss: x itself (a distance) for y = 1, max(0, margin - x) for y = -1
+    hinge = nn.HingeEmbeddingLoss(margin=1.0, reduction="none")(x, y)
+    torch.testing.assert_close(hinge, torch.where(y == 1, x, (1.0 - x).clamp_min(0)))

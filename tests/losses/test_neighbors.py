@@ -170,3 +170,27 @@ def test_page_nca_claims():
     pca_2d = page["knn_accuracy"](pca.transform(page["X_train"]), pca.transform(page["X_test"]))
     learned = page["knn_accuracy"](page["nca_train"], page["nca_test"])
     assert pca_2d + 0.05 < learned < raw
+
+
+def test_small_temperature_loss_grows_like_one_over_t():
+    """T -> 0: T * loss -> mean over samples of (nearest same-class distance - nearest distance)."""
+    x, labels = batch(12, 2, classes=3)
+    d = torch.cdist(x, x) ** 2
+    d.fill_diagonal_(float("inf"))
+    same = labels[:, None] == labels[None, :]
+    gap = d.masked_fill(~same, float("inf")).amin(dim=1) - d.amin(dim=1)
+    assert (gap > 0).any()
+    for t in (1e-3, 1e-4):
+        torch.testing.assert_close(
+            t * soft_nearest_neighbor_loss(x, labels, temperature=t),
+            gap.mean(),
+            rtol=1e-2,
+            atol=1e-3,
+        )
+
+
+def test_masked_fill_passes_no_gradient_to_the_filled_entries():
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    row = x.masked_fill(torch.tensor([True, True, True]), float("-inf"))
+    (gradient,) = torch.autograd.grad(row.logsumexp(0).nan_to_num(neginf=0.0) * 0, x)
+    assert torch.all(gradient == 0)

@@ -180,3 +180,13 @@ def test_helpers_are_a_verbatim_copy_of_focal():
     # Each file is self-contained, so the helpers are copied: the copies must not drift.
     for name in ("_check_inputs", "_reduce", "_TrueClassLogProb"):
         assert inspect.getsource(getattr(poly, name)) == inspect.getsource(getattr(focal, name))
+
+
+@pytest.mark.parametrize("epsilon", (*EPSILONS, 5.0))
+def test_gradient_with_respect_to_the_true_logit(epsilon):
+    # The page: d L / d z_y = (p_y - 1) * (1 + epsilon * p_y), the CE gradient times a factor.
+    p_y = torch.linspace(0.01, 0.99, 50, dtype=torch.float64)
+    logits = torch.stack([torch.logit(p_y), torch.zeros_like(p_y)], dim=1).requires_grad_()
+    target = torch.zeros(len(p_y), dtype=torch.long)
+    poly1_cross_entropy(logits, target, epsilon=epsilon, reduction="sum").backward()
+    torch.testing.assert_close(logits.grad[:, 0], (p_y - 1) * (1 + epsilon * p_y))

@@ -1,0 +1,107 @@
+"""What the training page runs: the parts of train_digits.py, called one by one."""
+# ruff: noqa: E402  (each section imports what it adds, as the page shows it)
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # snippets/, for train_digits.py
+
+import torch
+from train_digits import (  # the page defines these by including the script's sections
+    MLP,
+    autocast_dtype,
+    build_parser,
+    forward_loss,
+    load_splits,
+    main,
+    make_criterion,
+)
+
+# --8<-- [start:help]
+parser = build_parser()
+parser.formatter_class = lambda prog: argparse.ArgumentDefaultsHelpFormatter(prog, width=90)
+print(parser.format_help())
+# --8<-- [end:help]
+
+# --8<-- [start:data]
+splits = load_splits()
+for name, (x, y) in splits.items():
+    counts = torch.bincount(y).tolist()
+    print(f"{name:5}  x {tuple(x.shape)} {x.dtype}  y {y.dtype}  per class {counts}")
+x_train, x_val = splits["train"][0], splits["val"][0]
+print("largest |mean| of a pixel, train:", round(x_train.mean(dim=0).abs().max().item(), 6))
+print("largest |mean| of a pixel, val:  ", round(x_val.mean(dim=0).abs().max().item(), 6))
+# --8<-- [end:data]
+
+# --8<-- [start:model]
+torch.manual_seed(0)
+model = MLP()
+print(model)
+print("parameters:", sum(p.numel() for p in model.parameters()))
+print("logits for 4 images:", tuple(model(x_train[:4]).shape))
+# --8<-- [end:model]
+
+# --8<-- [start:loss]
+torch.manual_seed(0)
+logits = MLP()(x_train[:64])
+target = splits["train"][1][:64]
+ce = make_criterion("ce")(logits, target)
+nll = make_criterion("nll")(logits, target)
+print("ce :", ce.item())
+print("nll:", nll.item())
+print("bit-for-bit equal:", torch.equal(ce, nll))
+# --8<-- [end:loss]
+
+# --8<-- [start:amp]
+torch.manual_seed(0)
+cpu = torch.device("cpu")
+amp_dtype = autocast_dtype(cpu)
+print("autocast dtype on cpu:", amp_dtype)
+model = MLP()
+with torch.autocast("cpu", dtype=amp_dtype):
+    print("model output under autocast:", model(x_train[:64]).dtype)
+logits, loss = forward_loss(model, make_criterion("ce"), x_train[:64], target, amp_dtype)
+print("logits passed to the loss:", logits.dtype, " loss:", loss.dtype)
+# --8<-- [end:amp]
+
+# --8<-- [start:short_run]
+main(["--epochs", "3", "--device", "cpu"])
+# --8<-- [end:short_run]
+
+# --8<-- [start:bad_device]
+import contextlib
+import io
+
+unavailable = "mps" if torch.cuda.is_available() else "cuda"  # a device this machine lacks
+stderr = io.StringIO()
+with contextlib.redirect_stderr(stderr):
+    try:
+        main(["--device", unavailable, "--json", "never_written.json"])
+    except SystemExit as stop:
+        print("exit code:", stop.code)
+print(stderr.getvalue().strip().splitlines()[-1])
+print("JSON written:", Path("never_written.json").exists())
+# --8<-- [end:bad_device]
+
+# --8<-- [start:benchmark]
+import json
+
+# The committed results of snippets/training/benchmark.py (the page is built from the repo root).
+folder = Path(__file__).parent if "__file__" in globals() else Path("snippets/training")
+bench = json.loads((folder / "benchmark_results.json").read_text(encoding="utf-8"))
+machine = bench["machine"]
+print(
+    f"CPU: {machine['cpu_model']}, {machine['cores']} cores; torch {machine['torch']}, "
+    f"Python {machine['python']}; median of {bench['runs']} runs; {bench['date']}\n"
+)
+print("| command | s to 97% (whole run) | s per epoch | test accuracy | runs ≥ 97% |")
+print("| --- | ---: | ---: | ---: | ---: |")
+for row in bench["settings"]:
+    accuracies = [run["test_accuracy"] for run in row["runs"]]
+    print(
+        f"| `{row['command']}` | {row['median_seconds_to_target']:.2f} "
+        f"| {row['median_seconds_per_epoch']:.4f} | {min(accuracies):.4f} "
+        f"| {sum(a >= bench['target_accuracy'] for a in accuracies)}/{len(accuracies)} |"
+    )
+# --8<-- [end:benchmark]

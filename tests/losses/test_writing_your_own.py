@@ -1,0 +1,110 @@
+"""Writing your own loss: snippets/losses/writing_your_own.py and the claims of its page."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from losses.focal import focal_loss
+from losses.loss_properties import make_batch, run_sections
+from site_pages import SNIPPETS
+
+SNIPPET = SNIPPETS / "losses" / "writing_your_own.py"  # a script: run its sections
+
+
+@pytest.fixture(scope="module")
+def blog_focal_loss():
+    return run_sections(SNIPPET, "broken")["blog_focal_loss"]
+
+
+def test_gather_with_a_one_dimensional_index_fails(blog_focal_loss):
+    logits, target = make_batch(4, 3)
+    with pytest.raises(
+        RuntimeError, match="Index tensor must have the same number of dimensions as input tensor"
+    ):
+        blog_focal_loss(logits, target)
+
+
+def test_unreduced_output_cannot_be_backpropagated(blog_focal_loss):
+    logits, target = make_batch(4, 3)
+    loss = blog_focal_loss(logits.requires_grad_(), target.view(-1, 1))
+    assert loss.shape == (4, 1)
+    with pytest.raises(
+        RuntimeError, match="grad can be implicitly created only for scalar outputs"
+    ):
+        loss.backward()
+
+
+def test_ignore_index_is_an_out_of_bounds_index_there(blog_focal_loss):
+    logits, _ = make_batch(4, 3)
+    with pytest.raises(
+        RuntimeError, match="index -100 is out of bounds for dimension 1 with size 3"
+    ):
+        blog_focal_loss(logits, torch.tensor([[0], [2], [1], [-100]]))
+
+
+def test_log_of_softmax_underflows_where_log_softmax_does_not(blog_focal_loss):
+    confident = torch.tensor([[0.0, 120.0, 0.0]], requires_grad=True)
+    broken = blog_focal_loss(confident, torch.tensor([[0]])).mean()
+    broken.backward()
+    assert torch.isinf(broken) and torch.isnan(confident.grad).all()
+    confident.grad = None
+    fixed = focal_loss(confident, torch.tensor([0]))
+    fixed.backward()
+    assert fixed.item() == 120.0
+    torch.testing.assert_close(confident.grad, torch.tensor([[-1.0, 1.0, 0.0]]))
+
+
+def test_scalar_alpha_is_the_same_factor_for_every_sample(blog_focal_loss):
+    logits, target = make_batch(6, 3)
+    ratio = blog_focal_loss(logits, target.view(-1, 1), alpha=0.25) / blog_focal_loss(
+        logits, target.view(-1, 1), alpha=1.0
+    )
+    torch.testing.assert_close(ratio, torch.full_like(ratio, 0.25))
+
+
+def test_gradcheck_passes_for_both_so_it_does_not_prove_a_loss_right(blog_focal_loss):
+    logits = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([[0], [3], [1], [2], [0]])
+    assert torch.autograd.gradcheck(lambda x: blog_focal_loss(x, labels).mean(), (logits,))
+    assert torch.autograd.gradcheck(lambda x: focal_loss(x, labels.view(-1)), (logits,))
+
+
+def test_extreme_logits_break_the_blog_version_only(blog_focal_loss):
+    namespace = run_sections(SNIPPET, "broken", namespace={"focal_loss": focal_loss})
+    namespace = run_sections(SNIPPET, "extreme", namespace=namespace)
+    huge, labels = namespace["huge"], namespace["labels"]
+    assert not torch.isfinite(blog_focal_loss(huge, labels.view(-1, 1)).mean())
+    x = huge.detach().clone().requires_grad_()
+    value = focal_loss(x, labels)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(x.grad).all()
+
+
+def test_every_verification_section_prints_true(capsys):
+    session = {"focal_loss": focal_loss}
+    run_sections(SNIPPET, "broken", "gradcheck", "limits", "independent", namespace=session)
+    printed = capsys.readouterr().out
+    assert printed.count("True") == 5 and "False" not in printed
+
+
+def test_the_gamma_zero_limit_holds_for_values_and_gradients_with_spatial_input():
+    logits, target = make_batch(6, 4, 3, dtype=torch.float32)
+    target[0, 0] = -100
+    weight = torch.tensor([0.5, 1.0, 2.0, 1.0])
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    focal = focal_loss(a, target, gamma=0.0, weight=weight)
+    ce = F.cross_entropy(b, target, weight=weight)
+    torch.testing.assert_close(focal, ce)
+    focal.backward()
+    ce.backward()
+    torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_sequence_logits_must_have_classes_on_dim_one():
+    logits = torch.randn(2, 7, 11)  # (B, T, C): 11 classes on the last dim
+    target = torch.randint(11, (2, 7))
+    with pytest.raises(ValueError, match=r"^target must have shape \(2, 11\)"):
+        focal_loss(logits, target)
+    with pytest.raises(RuntimeError, match=r"Expected target size \[2, 11\], got \[2, 7\]"):
+        F.cross_entropy(logits, target)
+    permuted = focal_loss(logits.permute(0, 2, 1), target)
+    torch.testing.assert_close(permuted, focal_loss(logits.reshape(14, 11), target.reshape(14)))
