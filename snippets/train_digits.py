@@ -22,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
 from tqdm import tqdm
 
 # --8<-- [end:imports]
@@ -73,6 +75,37 @@ def resolve_device(name: str) -> torch.device:
 # --8<-- [end:device]
 
 
+# --8<-- [start:distributed]
+def world() -> tuple[int, int]:
+    """(rank, world size): (0, 1) unless a process group is initialised, as under torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_distributed(device: torch.device) -> None:
+    """Join the process group that torchrun describes in the environment variables."""
+    if device.type == "cuda":
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))  # "cuda" is now this process's GPU
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def all_reduce_sums(*values, device) -> list[float]:
+    """Add numbers over all processes: global sums and counts give global means."""
+    if world()[1] == 1:
+        return list(values)
+    totals = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(totals)  # default op: SUM
+    return totals.tolist()
+
+
+# --8<-- [end:distributed]
+
+
 # --8<-- [start:seed]
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return the generator that shuffles the DataLoader."""
@@ -113,13 +146,27 @@ def load_splits() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     }
 
 
-def make_loader(split, batch_size, device, generator=None) -> DataLoader:
-    """Shuffle only when a generator is given (training); pin memory only for CUDA."""
+def make_loader(split, batch_size, device, generator=None, seed=0) -> DataLoader:
+    """Shuffled when a generator is given (training), in order otherwise (evaluation).
+
+    In several processes, a DistributedSampler deals each one its share of the shuffled
+    training data (every process gets the same number of samples, so a few are repeated);
+    evaluation takes every world-size-th sample, with no repeats, so sums are exact.
+    Memory is pinned only for CUDA.
+    """
+    dataset, (rank, world_size) = TensorDataset(*split), world()
+    sampler = None
+    if world_size > 1 and generator is not None:
+        sampler = DistributedSampler(dataset, world_size, rank, shuffle=True, seed=seed)
+        generator = None
+    elif world_size > 1:
+        dataset = Subset(dataset, range(rank, len(dataset), world_size))
     return DataLoader(
-        TensorDataset(*split),
+        dataset,
         batch_size=batch_size,
         shuffle=generator is not None,
         generator=generator,
+        sampler=sampler,
         pin_memory=device.type == "cuda",
     )
 
@@ -212,6 +259,7 @@ def train_one_epoch(model, loader, criterion, optimizer, device, amp_dtype, prog
         optimizer.step()
         loss_sum += loss.item() * len(y)  # .item() waits for the device: once per batch
         count += len(y)
+    loss_sum, count = all_reduce_sums(loss_sum, count, device=device)  # over all processes
     return loss_sum / count
 
 
@@ -231,6 +279,7 @@ def evaluate(model, loader, criterion, device, amp_dtype):
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(dim=1) == y).sum().item()
         count += len(y)
+    loss_sum, correct, count = all_reduce_sums(loss_sum, correct, count, device=device)
     return loss_sum / count, correct / count
 
 
@@ -246,17 +295,26 @@ def predict(model, x, device):
 
 # --8<-- [start:fit]
 def fit(config: Config, criterion=None, progress=True, log=None):
-    """Train, validate every epoch, keep the best weights, and evaluate them on the test split."""
+    """Train, validate every epoch, keep the best weights, and evaluate them on the test split.
+
+    Under torchrun every process runs this; the metrics are global, and only rank 0 logs.
+    """
     log = log or print  # looked up at call time
     start = time.perf_counter()
+    rank, world_size = world()
+    progress = progress and rank == 0
     device = resolve_device(config.device)
     generator = seed_everything(config.seed)
     splits = load_splits()
-    train_loader = make_loader(splits["train"], config.batch_size, device, generator)
+    train_loader = make_loader(splits["train"], config.batch_size, device, generator, config.seed)
     val_loader = make_loader(splits["val"], 512, device)
     test_loader = make_loader(splits["test"], 512, device)
 
     model = MLP().to(device)
+    trained = model  # in several processes, DDP averages the gradients in backward()
+    if world_size > 1:
+        device_ids = [torch.cuda.current_device()] if device.type == "cuda" else None
+        trained = DistributedDataParallel(model, device_ids=device_ids)
     criterion = criterion if criterion is not None else make_criterion(config.loss)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -266,8 +324,10 @@ def fit(config: Config, criterion=None, progress=True, log=None):
     history, best = [], None
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
+        if isinstance(train_loader.sampler, DistributedSampler):
+            train_loader.sampler.set_epoch(epoch)  # a new shuffle every epoch
         train_loss = train_one_epoch(
-            model, train_loader, criterion, optimizer, device, amp_dtype, progress
+            trained, train_loader, criterion, optimizer, device, amp_dtype, progress
         )
         val_loss, val_accuracy = evaluate(model, val_loader, criterion, device, amp_dtype)
         history.append(
@@ -281,10 +341,11 @@ def fit(config: Config, criterion=None, progress=True, log=None):
         )
         if best is None or (val_accuracy, -val_loss) > (best["val_accuracy"], -best["val_loss"]):
             best = {**history[-1], "state": copy.deepcopy(model.state_dict())}
-        log(
-            f"epoch {epoch:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
-            f"val_loss {val_loss:.4f}  val_acc {val_accuracy:.4f}"
-        )
+        if rank == 0:
+            log(
+                f"epoch {epoch:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
+                f"val_loss {val_loss:.4f}  val_acc {val_accuracy:.4f}"
+            )
 
     model.load_state_dict(best["state"])  # the weights of the best validation epoch
     test_loss, test_accuracy = evaluate(model, test_loader, criterion, device, amp_dtype)
@@ -295,6 +356,7 @@ def fit(config: Config, criterion=None, progress=True, log=None):
         "epochs": config.epochs,
         "seconds": time.perf_counter() - start,
         "device": str(device),
+        "world_size": world_size,
         "amp": str(amp_dtype).removeprefix("torch.") if amp_dtype else None,
         "config": asdict(config),
         "torch": torch.__version__,
@@ -371,9 +433,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        resolve_device(args.device)  # fail before any work, with argparse's exit code 2
+        device = resolve_device(args.device)  # fail before any work, with argparse's exit code 2
     except ValueError as error:
         parser.error(f"argument --device: {error}")
+    if launched_by_torchrun() and device.type == "mps":
+        parser.error("argument --device: several processes need cpu (gloo) or cuda (nccl)")
     if args.json is not None and not args.json.parent.is_dir():
         parser.error(f"argument --json: folder {str(args.json.parent)!r} does not exist")
     return args
@@ -392,11 +456,19 @@ def main(argv=None) -> int:
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)  # one thread is fastest for this small model
+    distributed = launched_by_torchrun() and not dist.is_initialized()
+    if distributed:
+        init_distributed(resolve_device(args.device))
+    rank = world()[0]
     try:
         _, result = fit(config, progress=sys.stderr.isatty())
     finally:
         torch.set_num_threads(threads)  # leave the interpreter as it was (notebooks, tests)
+        if distributed:
+            dist.destroy_process_group()
     result["threads"] = args.threads
+    if rank != 0:
+        return 0  # rank 0 reports and writes the file
     print(
         f"best epoch {result['best_epoch']}: test_accuracy {result['test_accuracy']:.4f}  "
         f"test_loss {result['test_loss']:.4f}  device {result['device']}  "

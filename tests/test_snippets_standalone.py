@@ -16,6 +16,8 @@ SHORT_RUN_ARGUMENTS: dict[str, list[str]] = {
     "experiments/compare_losses.py": (
         "--regimes balanced --seeds 0 --losses ce posthoc_la --output short.json --no-progress"
     ).split(),
+    "train_digits.py": ["--epochs", "2"],
+    "training/benchmark.py": ["--runs", "1", "--epochs", "2", "--output", "short.json"],
 }
 
 

@@ -11,7 +11,7 @@ from torch import Tensor
 
 
 def class_balanced_weights(class_counts, beta: float = 0.999) -> Tensor:
-    """Per-class weights (1 - beta) / (1 - beta**n_c), normalised to sum to the number of classes.
+    """Per-class weights (1 - beta) / (1 - beta**n_c), normalized to sum to the number of classes.
 
     `class_counts` holds the number of training samples n_c of each class (a sequence or a
     1-D tensor of positive numbers). beta=0 gives equal weights (all 1); as beta approaches 1
@@ -96,6 +96,7 @@ if __name__ == "__main__":
     import io
 
     import matplotlib
+    import torch
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

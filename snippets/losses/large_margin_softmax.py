@@ -69,11 +69,11 @@ def margin_logits(cosine, labels, *, kind="arcface", scale=64.0, margin=0.5, eas
     if kind == "cosface":
         target = cos_y - margin
     else:
-        theta = torch.acos(cos_y.clamp(-1 + 1e-7, 1 - 1e-7))  # (1)!
+        theta = torch.acos(cos_y.clamp(-1 + 1e-7, 1 - 1e-7))  # finite value and gradient
         target = torch.cos(theta + margin)
-        if easy_margin:  # (2)!
+        if easy_margin:  # margin only where theta_y < 90 degrees
             target = torch.where(cos_y > 0, target, cos_y)
-        else:  # (3)!
+        else:  # beyond pi - m, keep the target logit decreasing in theta_y
             target = torch.where(
                 theta <= math.pi - margin, target, cos_y - margin * math.sin(margin)
             )

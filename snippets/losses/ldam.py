@@ -18,7 +18,7 @@ class LDAMLoss(nn.Module):
 
     Margins are proportional to n_c ** (-1/4) (n_c: training samples of class c), the largest,
     that of the rarest class, equal to max_margin. The paper applies it to cosine logits in
-    [-1, 1] (normalised features and class vectors); scale then sets the softmax temperature.
+    [-1, 1] (normalized features and class vectors); scale then sets the softmax temperature.
     `weight` is a class-weight buffer as in nn.CrossEntropyLoss: assign it during training for
     deferred re-weighting (DRW). Targets equal to -100 are ignored, as with CrossEntropyLoss().
     """
@@ -133,7 +133,7 @@ if __name__ == "__main__":
 
     # --8<-- [start:example]
     torch.manual_seed(0)
-    cosine = torch.rand(6, 4) * 2 - 1  # cosine logits in [-1, 1], as from a normalised head
+    cosine = torch.rand(6, 4) * 2 - 1  # cosine logits in [-1, 1], as from a normalized head
     target = torch.tensor([0, 0, 1, 2, 3, 3])
     print("LDAMLoss:                          ", criterion(cosine, target).item())
     print("F.cross_entropy(scale * cosine):   ", F.cross_entropy(30.0 * cosine, target).item())
@@ -205,10 +205,13 @@ if __name__ == "__main__":
         "LDAM": (LDAMLoss(counts), None),
         "LDAM-DRW": (LDAMLoss(counts), 300),
     }
+    threads = torch.get_num_threads()  # markdown-exec: hide
+    torch.set_num_threads(1)  # tiny models train fastest on one thread  # markdown-exec: hide
     for name, (criterion, drw_step) in runs.items():
         model = train(criterion, counts, x_train, y_train, drw_step=drw_step)
         with torch.no_grad():
             print(f"{name:9s} balanced accuracy = {balanced_accuracy(model(x_test), y_test):.3f}")
+    torch.set_num_threads(threads)  # markdown-exec: hide
     # --8<-- [end:toy]
 
     # --8<-- [start:errors]

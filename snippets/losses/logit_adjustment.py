@@ -220,10 +220,13 @@ if __name__ == "__main__":
     # --8<-- [end:toy_data]
 
     # --8<-- [start:toy_results]
+    threads = torch.get_num_threads()  # markdown-exec: hide
+    torch.set_num_threads(1)  # tiny models train fastest on one thread  # markdown-exec: hide
     plain = train_linear(F.cross_entropy, x_train, y_train, len(counts))
     adjusted = train_linear(
         lambda z, y: logit_adjusted_cross_entropy(z, y, prior), x_train, y_train, len(counts)
     )
+    torch.set_num_threads(threads)  # markdown-exec: hide
     with torch.no_grad():
         results = {
             "cross_entropy": balanced_accuracy(plain(x_test), y_test),

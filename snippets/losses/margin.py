@@ -70,7 +70,7 @@ def crammer_singer_loss(input, target, *, margin=1.0, reduction="mean"):
     index = target.long().unsqueeze(1)
     true_logit = logits.gather(1, index).squeeze(1)
     is_target = torch.zeros_like(logits, dtype=torch.bool).scatter(1, index, True)
-    best_rival = logits.masked_fill(is_target, float("-inf")).amax(dim=1)  # (1)!
+    best_rival = logits.masked_fill(is_target, float("-inf")).amax(dim=1)  # max over j != y
     loss = (margin - true_logit + best_rival).clamp_min(0)
     return reduce(loss, reduction).to(input.dtype)
 
@@ -154,7 +154,7 @@ if __name__ == "__main__":
         "Crammer-Singer": crammer_singer_loss(logits, target, reduction="none"),
         "cross_entropy": F.cross_entropy(logits, target, reduction="none"),
     }
-    print("| loss | " + " | ".join(f"sample {n}" for n in range(len(target))) + " | mean |")
+    print("| loss | " + " | ".join(str(n) for n in range(len(target))) + " | mean |")
     print("|---|" + "---:|" * (len(target) + 1))
     for name, values in rows.items():
         cells = " | ".join(f"{v:.4f}" for v in values.tolist())

@@ -47,7 +47,7 @@ def soft_nearest_neighbor_loss(embeddings, labels, *, temperature=1.0):
     if not temperature > 0:  # also rejects NaN
         raise ValueError(f"temperature must be a positive number, got {temperature}")
     x = embeddings.float() if embeddings.dtype in LOW_PRECISION else embeddings
-    x = x - x.mean(dim=0)  # (1)!
+    x = x - x.mean(dim=0)  # the same distances, with less cancellation below
     squared_norm = x.pow(2).sum(dim=1)
     distance = (squared_norm[:, None] + squared_norm[None, :] - 2 * x @ x.T).clamp_min(0)
     logits = -distance / temperature
@@ -61,7 +61,7 @@ def soft_nearest_neighbor_loss(embeddings, labels, *, temperature=1.0):
             "so the soft nearest neighbor loss is undefined"
         )
     log_all = logits.masked_fill(self_pair, float("-inf")).logsumexp(dim=1)
-    log_same = logits.masked_fill(~partner, float("-inf")).logsumexp(dim=1)  # (2)!
+    log_same = logits.masked_fill(~partner, float("-inf")).logsumexp(dim=1)  # -inf: no partner
     loss = (log_all - log_same)[has_partner].mean()
     return loss.to(embeddings.dtype)
 

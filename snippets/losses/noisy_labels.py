@@ -77,7 +77,7 @@ def generalized_cross_entropy(input, target, *, q=0.7, reduction="mean"):
     if not 0 < q <= 1:  # also rejects NaN
         raise ValueError(f"q must be in (0, 1], got {q}")
     log_p_y = true_class_log_prob(input, target)
-    loss = -torch.expm1(q * log_p_y) / q  # (1)!
+    loss = -torch.expm1(q * log_p_y) / q  # (1 - p_y**q) / q
     return reduce(loss, reduction).to(input.dtype)
 
 
@@ -96,7 +96,7 @@ def symmetric_cross_entropy(input, target, *, alpha=0.1, beta=1.0, log_zero=-4.0
         raise ValueError(f"log_zero must be a negative number, got {log_zero}")
     log_p_y = true_class_log_prob(input, target)
     cross_entropy = -log_p_y
-    reverse_cross_entropy = log_zero * torch.expm1(log_p_y)  # (2)!
+    reverse_cross_entropy = log_zero * torch.expm1(log_p_y)  # -log_zero * (1 - p_y)
     loss = alpha * cross_entropy + beta * reverse_cross_entropy
     return reduce(loss, reduction).to(input.dtype)
 

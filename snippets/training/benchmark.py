@@ -2,7 +2,8 @@
 
 Each run is the whole command a reader types, from process start to exit (imports, data,
 training, test evaluation and the JSON file), and counts towards the target only if its test
-accuracy reaches it. The default command is compared with the same command on two threads.
+accuracy reaches it. The default command is compared with the same command on two threads,
+run alternately.
 Run it on a quiet machine; it writes benchmark_results.json next to this file:
 
     python snippets/training/benchmark.py                   # 5 runs per command
@@ -56,7 +57,6 @@ def machine() -> dict:
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "scikit-learn": sklearn.__version__,
-        "load_average_before": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -87,21 +87,27 @@ def benchmark(runs: int, epochs: int | None) -> dict:
         "machine": machine(),
         "settings": [],
     }
+    rows = {label: [] for label in COMMANDS}
+    for _ in range(runs):  # interleaved, so that both commands see the same conditions
+        for label, extra in COMMANDS.items():
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+            rows[label].append({**one_run(extra, epochs), "load_average_before": load})
     for label, extra in COMMANDS.items():
-        rows = [one_run(extra, epochs) for _ in range(runs)]
-        reached = all(row["test_accuracy"] >= TARGET_ACCURACY for row in rows)
-        median_wall = statistics.median(row["wall_seconds"] for row in rows)
+        reached = all(row["test_accuracy"] >= TARGET_ACCURACY for row in rows[label])
+        median_wall = statistics.median(row["wall_seconds"] for row in rows[label])
         results["settings"].append(
             {
                 "command": label,
                 "args": extra,
                 "median_seconds_to_target": median_wall if reached else None,
                 "median_wall_seconds": median_wall,
-                "median_train_seconds": statistics.median(row["train_seconds"] for row in rows),
-                "median_seconds_per_epoch": statistics.median(
-                    row["seconds_per_epoch"] for row in rows
+                "median_train_seconds": statistics.median(
+                    row["train_seconds"] for row in rows[label]
                 ),
-                "runs": rows,
+                "median_seconds_per_epoch": statistics.median(
+                    row["seconds_per_epoch"] for row in rows[label]
+                ),
+                "runs": rows[label],
             }
         )
     return results

@@ -420,6 +420,44 @@ class Site:
     def on_desktop(self, page: SitePage) -> Visit:
         return self.visit(page, DESKTOP)
 
+    def search(self, path: str, query: str) -> tuple[list[str], str, Network]:
+        """Type `query` into the search box of the page at `path` on the desktop, as a reader
+        does; return the URL paths of the result pages in order, the result count line and
+        what the tab logged."""
+        tab, network, _ = self.open(DESKTOP, path)
+        try:
+            placeholder = tab.locator(".md-search-result__meta").text_content()
+            tab.locator(".md-search__input").fill(query)
+            # The worker answers once its index is loaded; the count line then changes.
+            tab.wait_for_function(
+                "(before) => document.querySelector('.md-search-result__meta').textContent"
+                " !== before",
+                arg=placeholder,
+            )
+            network.settle(tab)
+            meta = tab.locator(".md-search-result__meta").text_content()
+            # Material shows ten results at a time and more as the list is scrolled.
+            shown = -1
+            items = tab.locator(".md-search-result__item")
+            while items.count() != shown:
+                shown = items.count()
+                tab.eval_on_selector(
+                    ".md-search__scrollwrap", "wrap => { wrap.scrollTop = wrap.scrollHeight; }"
+                )
+                tab.wait_for_timeout(150)
+            links = tab.eval_on_selector_all(
+                ".md-search-result__item > .md-search-result__link",
+                "links => links.map(link => link.href)",
+            )
+        finally:
+            tab.close()
+        paths = []
+        for link in links:
+            path_of_result = urlsplit(link).path
+            if path_of_result not in paths:
+                paths.append(path_of_result)
+        return paths, meta, network
+
     def open(self, screen: Screen, path: str):
         """A new tab showing `path` once it is fully loaded, with its network recorder."""
         tab = self.contexts[screen.name].new_page()

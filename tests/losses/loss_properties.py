@@ -105,14 +105,14 @@ def check_all_ignored_like_cross_entropy(
 ) -> None:
     """With every target ignored, "mean" is nan and "sum" is 0, as F.cross_entropy gives.
 
-    "none" is all zeros; the gradient of "sum" is all zeros. The F.cross_entropy behaviour is
+    "none" is all zeros; the gradient of "sum" is all zeros. The F.cross_entropy behavior is
     asserted too, so that a change in PyTorch shows up here.
     """
     logits, _ = make_batch(n, c, dtype=torch.float32)
     target = torch.full((n,), ignore_index)
     ce_mean = F.cross_entropy(logits, target, ignore_index=ignore_index)
     ce_sum = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="sum")
-    assert torch.isnan(ce_mean) and ce_sum == 0, "F.cross_entropy changed its behaviour"
+    assert torch.isnan(ce_mean) and ce_sum == 0, "F.cross_entropy changed its behavior"
     mean = loss(logits, target, ignore_index=ignore_index, reduction="mean", **kwargs)
     assert torch.isnan(mean), f"'mean' of an all-ignored batch is {mean.item()}, not nan"
     x = logits.clone().requires_grad_()
@@ -151,6 +151,16 @@ def check_low_precision(loss: Loss, dtype: torch.dtype, *, spatial=(), **kwargs)
     torch.testing.assert_close(value.float(), reference, rtol=tolerance, atol=tolerance)
 
 
+def check_computes_in_float32(loss: Loss, dtype: torch.dtype, **kwargs) -> None:
+    """A float16/bfloat16 input gives exactly the float32 loss of the same logits, rounded to
+    `dtype`: the loss is computed in float32 and only the result is cast (stricter than
+    check_low_precision, for losses whose float32 path is the same code)."""
+    logits, target = make_batch(8, 5, dtype=dtype, scale=3.0)
+    value = loss(logits, target, **kwargs)
+    reference = loss(logits.float(), target, **kwargs).to(dtype)
+    assert torch.equal(value, reference), f"{value} != {reference}"
+
+
 def check_spatial(loss: Loss, *, spatial=(3, 2), **kwargs) -> None:
     """(N, C, d1, ..., dk) input equals the flattened (N * d1 * ... * dk, C) input, for every
     reduction the loss accepts through `kwargs` (pass reduction=... to pick one)."""
@@ -168,10 +178,12 @@ def run_sections(path, *names: str, namespace: dict | None = None) -> dict:
     """Run the named sections of a snippet file in order, in one namespace, as a page's
     markdown-exec session runs them; return the namespace (what the sections defined).
 
-    `namespace` holds what earlier blocks of the page defined (a fresh one by default).
+    `namespace` holds what earlier blocks of the page defined (a fresh one by default); like a
+    page's session, it is updated in place, so later calls see what earlier calls defined.
     """
     text = Path(path).read_text(encoding="utf-8")
-    namespace = {"__name__": "__main__", **(namespace or {})}
+    namespace = {} if namespace is None else namespace
+    namespace.setdefault("__name__", "__main__")
     for name in names:
         start = rf"^[ \t]*# {SNIPPET_MARK} \[start:{name}\]\n"
         pattern = start + rf"(.*?)^[ \t]*# {SNIPPET_MARK} \[end:{name}\]"

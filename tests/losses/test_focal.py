@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from losses.focal import FocalLoss, _TrueClassLogProb, focal_loss
 from losses.loss_properties import (
     check_all_ignored_like_cross_entropy,
+    check_computes_in_float32,
     check_extreme_logits,
     check_gradcheck,
     check_ignore_index,
@@ -305,3 +306,9 @@ def test_all_ignored_mean_is_nan_with_zero_gradient_like_cross_entropy():
         value = loss_fn(x, target)
         value.backward()
         assert torch.isnan(value) and torch.all(x.grad == 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_low_precision_input_is_computed_in_float32(dtype, reduction):
+    check_computes_in_float32(focal_loss, dtype, reduction=reduction)

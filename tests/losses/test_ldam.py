@@ -10,6 +10,7 @@ from losses import focal, ldam
 from losses.class_balanced import class_balanced_weights
 from losses.ldam import LDAMLoss
 from losses.loss_properties import (
+    check_computes_in_float32,
     check_extreme_logits,
     check_gradcheck,
     check_low_precision,
@@ -203,3 +204,8 @@ def test_check_inputs_is_a_verbatim_copy_of_focal():
 def test_equal_counts_give_equal_margins():
     criterion = LDAMLoss([100, 100, 100], max_margin=0.3)
     torch.testing.assert_close(criterion.margins, torch.full((3,), 0.3))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_input_is_computed_in_float32(dtype):
+    check_computes_in_float32(adapter(LDAMLoss([9, 8, 7, 3, 1], scale=5.0)), dtype)

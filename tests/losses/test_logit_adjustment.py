@@ -9,6 +9,7 @@ from losses import focal, logit_adjustment
 from losses.logit_adjustment import logit_adjusted_cross_entropy, post_hoc_logit_adjustment
 from losses.loss_properties import (
     check_all_ignored_like_cross_entropy,
+    check_computes_in_float32,
     check_extreme_logits,
     check_gradcheck,
     check_ignore_index,
@@ -87,7 +88,7 @@ def test_post_hoc_adjustment_subtracts_tau_log_prior():
     )
 
 
-def test_post_hoc_adjustment_favours_rare_classes():
+def test_post_hoc_adjustment_favors_rare_classes():
     # Equal logits: plain argmax picks class 0; the adjusted argmax picks the rarest class.
     logits = torch.zeros(1, 4, dtype=torch.float64)
     assert post_hoc_logit_adjustment(logits, PRIOR4).argmax(dim=1).item() == 3
@@ -252,3 +253,9 @@ def test_rare_true_class_keeps_a_larger_gradient():
 
     assert gradient([0.01, 0.99]) > gradient([0.1, 0.9]) > gradient(None) > gradient([0.9, 0.1])
     assert gradient([0.01, 0.99]) > 0.9  # still pushed at p_y = 0.9
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_low_precision_input_is_computed_in_float32(dtype, reduction):
+    check_computes_in_float32(la(PRIOR5), dtype, reduction=reduction)

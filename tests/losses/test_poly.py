@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from losses import focal, poly
 from losses.loss_properties import (
     check_all_ignored_like_cross_entropy,
+    check_computes_in_float32,
     check_extreme_logits,
     check_gradcheck,
     check_ignore_index,
@@ -190,3 +191,9 @@ def test_gradient_with_respect_to_the_true_logit(epsilon):
     target = torch.zeros(len(p_y), dtype=torch.long)
     poly1_cross_entropy(logits, target, epsilon=epsilon, reduction="sum").backward()
     torch.testing.assert_close(logits.grad[:, 0], (p_y - 1) * (1 + epsilon * p_y))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_low_precision_input_is_computed_in_float32(dtype, reduction):
+    check_computes_in_float32(poly1_cross_entropy, dtype, reduction=reduction)

@@ -1,0 +1,64 @@
+"""Search finds pages in the reader's language first, Japanese queries included.
+
+Material's search splits the query with the separator configured in mkdocs.yml (its Japanese
+segmenter only runs on the index), so a Japanese query must be split the same way as the index
+for it to find anything: this is checked in the browser, with the real search worker.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+QUERIES = [
+    ("ja", "交差エントロピー"),
+    ("ja", "負の対数尤度"),
+    ("ja", "ラベル平滑化"),
+    ("en", "cross-entropy"),
+    ("en", "negative log-likelihood"),
+    ("en", "label smoothing"),
+]
+
+
+def _language(path: str) -> str:
+    return "en" if path.startswith("/en/") else "ja"
+
+
+def _page_path(location: str) -> str:
+    return "/" + location.split("#")[0]
+
+
+@pytest.mark.parametrize(("language", "query"), QUERIES, ids=[q for _, q in QUERIES])
+def test_search_returns_pages_in_the_query_language_first(site, search_index, language, query):
+    root = "/en/" if language == "en" else "/"
+    results, meta, network = site.search(root, query)
+    where = f"searching {query!r} on {root}"
+    if not results:
+        pytest.fail(f"{where} found nothing ({meta!r})", pytrace=False)
+    problems = network.console_errors + network.failed + network.external
+    if problems:
+        pytest.fail(f"{where} logged: {problems}", pytrace=False)
+    if _language(results[0]) != language:
+        pytest.fail(
+            f"{where}: the first result is {results[0]}, not a {language} page:\n{results}",
+            pytrace=False,
+        )
+    # Every page of that language that contains the phrase is found, before any page of the
+    # other language.
+    containing = {
+        _page_path(doc["location"])
+        for doc in search_index
+        if query.lower() in (doc["title"] + " " + doc["text"]).lower()
+        and _language(_page_path(doc["location"])) == language
+    }
+    missing = sorted(containing - set(results))
+    if missing:
+        pytest.fail(
+            f"{where} misses pages that contain it: {missing}\nresults: {results}", pytrace=False
+        )
+    other = [i for i, path in enumerate(results) if _language(path) != language]
+    late = [path for path in containing if other and results.index(path) > other[0]]
+    if late:
+        pytest.fail(
+            f"{where} ranks {sorted(late)} after a page in the other language:\n{results}",
+            pytrace=False,
+        )
