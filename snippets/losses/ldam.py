@@ -215,6 +215,7 @@ if __name__ == "__main__":
     # --8<-- [end:toy]
 
     # --8<-- [start:errors]
+    torch.manual_seed(0)
     bad_calls = {
         "zero count": lambda: LDAMLoss([100, 0, 5]),
         "negative max_margin": lambda: LDAMLoss([100, 10, 5], max_margin=-0.5),

@@ -154,11 +154,11 @@ if __name__ == "__main__":
         "Crammer-Singer": crammer_singer_loss(logits, target, reduction="none"),
         "cross_entropy": F.cross_entropy(logits, target, reduction="none"),
     }
-    print("| loss | " + " | ".join(str(n) for n in range(len(target))) + " | mean |")
-    print("|---|" + "---:|" * (len(target) + 1))
-    for name, values in rows.items():
-        cells = " | ".join(f"{v:.4f}" for v in values.tolist())
-        print(f"| {name} | {cells} | {values.mean().item():.4f} |")
+    print("| sample | " + " | ".join(rows) + " |")
+    print("|---:|" + "---:|" * len(rows))
+    for n in range(len(target)):
+        print(f"| {n} | " + " | ".join(f"{values[n]:.4f}" for values in rows.values()) + " |")
+    print("| mean | " + " | ".join(f"{values.mean():.4f}" for values in rows.values()) + " |")
     # --8<-- [end:compare]
 
     # --8<-- [start:hinge_vs_ce]

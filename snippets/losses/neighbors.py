@@ -111,7 +111,7 @@ if __name__ == "__main__":
         values = [soft_nearest_neighbor_loss(points, labels, temperature=t) for t in temperatures]
         ax.plot(temperatures, values, label=name)
     ax.axhline(math.log(23 / 7), color="gray", linestyle="--", label="log(23/7)")
-    ax.set(xscale="log", yscale="log", xlabel="$T$", ylabel="soft nearest neighbor loss")
+    ax.set(xscale="log", yscale="log", ylim=(1e-4, None), xlabel="$T$", ylabel="loss")
     ax.legend()
     ax.grid(alpha=0.3)
     buffer = io.StringIO()

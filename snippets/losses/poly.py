@@ -102,8 +102,8 @@ class _TrueClassLogProb(torch.autograd.Function):
     """log p_y = z_y - logsumexp(z): the log_softmax value at the target class.
 
     It never stores the full (N, C) log_softmax, and its backward writes the gradient
-    (onehot(y) - softmax(z)) * grad straight into one new tensor. That memory traffic is what
-    makes log_softmax + gather slower than F.cross_entropy on large batches.
+    (onehot(y) - softmax(z)) * grad straight into one new tensor: less memory traffic than
+    log_softmax + gather on large batches, with the same values and gradients.
     """
 
     @staticmethod
@@ -187,6 +187,7 @@ if __name__ == "__main__":
     # --8<-- [end:epsilon_range]
 
     # --8<-- [start:errors]
+    torch.manual_seed(0)
     logits = torch.randn(4, 3)
     bad_calls = {
         "float target": lambda: poly1_cross_entropy(logits, torch.tensor([0.0, 1.0, 2.0, 1.0])),

@@ -92,11 +92,12 @@ import statistics
 folder = Path(__file__).parent if "__file__" in globals() else Path("snippets/training")
 bench = json.loads((folder / "benchmark_results.json").read_text(encoding="utf-8"))
 machine = bench["machine"]
-loads = [run["load_average_before"] for row in bench["settings"] for run in row["runs"]]
+loads = [run.get("load_average_before") for row in bench["settings"] for run in row["runs"]]
+load = "n/a" if None in loads else f"{statistics.median(loads):.2f}"
 print(
     f"{machine['cpu_model']}, {machine['cores']} cores, torch {machine['torch']}, "
     f"Python {machine['python']}, {bench['date']}; median of {bench['runs']} runs; "
-    f"median load average before a run: {statistics.median(loads):.2f}\n"
+    f"median load average before a run: {load}\n"
 )
 print("| command | s to 97% (whole run) | s per epoch | lowest test accuracy | runs ≥ 97% |")
 print("| --- | ---: | ---: | ---: | ---: |")

@@ -427,7 +427,11 @@ class Site:
         tab, network, _ = self.open(DESKTOP, path)
         try:
             placeholder = tab.locator(".md-search-result__meta").text_content()
-            tab.locator(".md-search__input").fill(query)
+            field = tab.locator(".md-search__input")
+            field.fill(query)
+            # Material reads the query on keyup. Text typed through an input method (Japanese)
+            # arrives when the composition is confirmed; a key press stands for that here.
+            field.press("End")
             # The worker answers once its index is loaded; the count line then changes.
             tab.wait_for_function(
                 "(before) => document.querySelector('.md-search-result__meta').textContent"
@@ -441,10 +445,11 @@ class Site:
             items = tab.locator(".md-search-result__item")
             while items.count() != shown:
                 shown = items.count()
-                tab.eval_on_selector(
-                    ".md-search__scrollwrap", "wrap => { wrap.scrollTop = wrap.scrollHeight; }"
-                )
-                tab.wait_for_timeout(150)
+                for top in ("0", "wrap.scrollHeight"):  # leave the bottom, then reach it again
+                    tab.eval_on_selector(
+                        ".md-search__scrollwrap", f"wrap => {{ wrap.scrollTop = {top}; }}"
+                    )
+                    tab.wait_for_timeout(100)
             links = tab.eval_on_selector_all(
                 ".md-search-result__item > .md-search-result__link",
                 "links => links.map(link => link.href)",
@@ -545,6 +550,10 @@ def _copy_every_code_block(tab) -> list[dict]:
     and not covered); the others, including those in closed <details> or inactive tabs, are
     clicked from JavaScript, which runs the same handler ten times faster.
     """
+    # A reader opens a collapsed block (<details>) before copying from it.
+    tab.evaluate(
+        "document.querySelectorAll('.md-content details').forEach(d => { d.open = true; })"
+    )
     buttons = tab.locator(COPY_BUTTONS)
     visible = [i for i in range(buttons.count()) if buttons.nth(i).is_visible()]
     mouse = visible[0] if visible else -1
@@ -588,8 +597,13 @@ def site(browser, site_url):
 
 @pytest.fixture(scope="session")
 def search_index(built_site) -> list[dict]:
-    """The documents of the site's search index (both languages)."""
-    return json.loads((built_site / "search" / "search_index.json").read_text("utf-8"))["docs"]
+    """The documents of the site's search index or indexes, locations relative to the site."""
+    docs = json.loads((built_site / "search" / "search_index.json").read_text("utf-8"))["docs"]
+    other = built_site / OTHER_LANGUAGE / "search" / "search_index.json"
+    if other.is_file():  # one index per language
+        for doc in json.loads(other.read_text("utf-8"))["docs"]:
+            docs.append({**doc, "location": f"{OTHER_LANGUAGE}/{doc['location']}"})
+    return docs
 
 
 def source_text(page: SitePage) -> str:

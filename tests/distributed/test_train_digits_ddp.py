@@ -99,3 +99,10 @@ def test_mps_is_refused_for_several_processes(monkeypatch, capsys):
         td.parse_args(["--device", "mps"])
     assert stop.value.code == 2
     assert "several processes need cpu (gloo) or cuda (nccl)" in capsys.readouterr().err
+
+
+def test_torchrun_is_torch_distributed_run():
+    from importlib.metadata import entry_points
+
+    (torchrun_script,) = entry_points(group="console_scripts", name="torchrun")
+    assert torchrun_script.value == "torch.distributed.run:main"

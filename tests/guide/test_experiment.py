@@ -57,6 +57,45 @@ def test_every_loss_of_a_seed_starts_from_the_same_weights():
     assert not all(torch.equal(other[k], states[0][k]) for k in other)
 
 
+def test_every_loss_of_a_seed_sees_the_same_mini_batches(monkeypatch):
+    """ "and the same mini-batches"."""
+    seen = {}
+
+    def recording_criterion(name, counts):
+        seen[name] = []
+
+        def criterion(logits, target):
+            seen[name].append(target.clone())
+            return logits.sum() * 0
+
+        return criterion
+
+    monkeypatch.setattr(cl, "make_criterion", recording_criterion)
+    x, y, x_test, _, classes = cl.make_split("balanced", 2)
+    args = (torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x_test), classes, 2)
+    for name in ("ce", "gce"):
+        cl.train(name, *args, {**cl.CONFIG, "steps": 25})  # more than one pass over the data
+    assert len(seen["ce"]) == 25
+    assert all(torch.equal(a, b) for a, b in zip(seen["ce"], seen["gce"], strict=True))
+
+
+def test_data_model_and_post_hoc_adjustment_are_as_described():
+    """8x8 images of 10 digits, pixel values divided by 16; an MLP with 64 inputs, two hidden
+    ReLU layers and 10 logits; post-hoc LA subtracts tau * log(prior) with tau = 1."""
+    digits = cl.load_digits()
+    assert digits.images.shape[1:] == (8, 8) and sorted(set(digits.target)) == list(range(10))
+    x, _, _, _, _ = cl.make_split("balanced", 0)
+    train, _, _ = cl.split_indices("balanced", 0)
+    assert np.array_equal(x, (digits.data[train] / 16).astype(np.float32))
+    model = cl.make_model(64, 10, cl.CONFIG["hidden"])
+    kinds = [type(layer).__name__ for layer in model]
+    assert kinds == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert model[0].in_features == 64 and model[-1].out_features == 10
+    z, _ = batch(2)
+    adjusted = cl.predicted_logits("posthoc_la", z, LT_COUNTS)
+    assert torch.allclose(adjusted, z - torch.log(LT_COUNTS / LT_COUNTS.sum()))
+
+
 def test_a_run_is_deterministic():
     """ "Every run is deterministic": the same short run twice gives the same weights."""
     x, y, x_test, _, classes = cl.make_split("noisy", 1)

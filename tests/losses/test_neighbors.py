@@ -1,4 +1,4 @@
-"""Soft nearest neighbour loss: snippets/losses/neighbors.py and docs/losses/neighbors.md."""
+"""Soft nearest neighbor loss: snippets/losses/neighbors.py and docs/losses/neighbors.md."""
 
 import math
 from pathlib import Path
@@ -44,7 +44,7 @@ def test_matches_a_loop_implementation(temperature):
     torch.testing.assert_close(actual, loop_snn(x, labels, temperature))
 
 
-def test_lonely_samples_are_left_out_of_the_mean_but_stay_neighbours():
+def test_lonely_samples_are_left_out_of_the_mean_but_stay_neighbors():
     x, labels = batch(10, 2)
     labels = labels.clone()
     labels[0] = 7  # the only sample of class 7
@@ -109,8 +109,8 @@ def test_low_precision_input(dtype):
 
 
 def test_limits_in_temperature():
-    """T -> infinity: every neighbour equally likely, loss -> mean log((B-1)/(n_i-1)).
-    T -> 0: only the nearest neighbour counts; 0 when it always has the same label."""
+    """T -> infinity: every neighbor equally likely, loss -> mean log((B-1)/(n_i-1)).
+    T -> 0: only the nearest neighbor counts; 0 when it always has the same label."""
     x, labels = batch(12, 2, classes=3)  # 4 per class
     big = soft_nearest_neighbor_loss(x, labels, temperature=1e9)
     torch.testing.assert_close(big, torch.tensor(math.log(11 / 3), dtype=torch.float64))
@@ -141,9 +141,9 @@ def test_bad_input_raises_and_names_the_argument(argument, call):
 def test_labels_need_not_be_class_indices():
     # Labels are only compared for equality: any integers work, negative or large.
     x, labels = batch(9, 2)
-    relabelled = torch.tensor([-5, 1000, 7])[labels]
+    relabeled = torch.tensor([-5, 1000, 7])[labels]
     torch.testing.assert_close(
-        soft_nearest_neighbor_loss(x, relabelled), soft_nearest_neighbor_loss(x, labels)
+        soft_nearest_neighbor_loss(x, relabeled), soft_nearest_neighbor_loss(x, labels)
     )
 
 
