@@ -118,6 +118,7 @@ def worker(rank, port, queue):
     steps["accumulation", "global"] = accumulated_step(x, y)
     steps = {key: (grad.tolist(), logged) for key, (grad, logged) in steps.items()}
     queue.put((rank, int(normaliser(y)), steps))  # plain values: the worker exits before use
+    dist.barrier()  # both ranks are done communicating before either tears down
     dist.destroy_process_group()
 
 
