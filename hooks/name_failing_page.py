@@ -20,7 +20,9 @@ class _AddPagePath(logging.Filter):
         return True
 
 
-logging.getLogger("mkdocs.plugins.markdown_exec._internal.formatters.base").addFilter(_AddPagePath())
+logging.getLogger("mkdocs.plugins.markdown_exec._internal.formatters.base").addFilter(
+    _AddPagePath()
+)
 
 
 @event_priority(-1000)  # the last thing before the page's Markdown is converted and executed

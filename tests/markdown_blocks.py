@@ -59,7 +59,9 @@ def code_blocks(path: Path) -> list[Block]:
 def prose(path: Path) -> str:
     """The page without its fenced blocks, for inline code and link checks."""
     lines = path.read_text(encoding="utf-8").splitlines()
-    fenced = {n for b in code_blocks(path) for n in range(b.line - 1, b.line + b.body.count("\n") + 2)}
+    fenced = {
+        n for b in code_blocks(path) for n in range(b.line - 1, b.line + b.body.count("\n") + 2)
+    }
     return "\n".join(line for n, line in enumerate(lines) if n not in fenced)
 
 

@@ -30,7 +30,7 @@ def japanese_twin(english: Path) -> Path:
 
 def markdown_sources() -> list[Path]:
     """Every Markdown file whose code blocks the tests account for."""
-    return sorted(DOCS.rglob("*.md")) + [ROOT / "README.md"]
+    return [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]
 
 
 def built_page(site: Path, source: Path) -> Path:

@@ -34,7 +34,9 @@ def test_search_index_holds_both_languages(built_site):
     english = [loc for loc in locations if loc.startswith(f"{OTHER_LANGUAGE}/")]
     japanese = [loc for loc in locations if not loc.startswith(f"{OTHER_LANGUAGE}/")]
     assert english and japanese
-    assert any("交差エントロピー" in doc["text"] for doc in index["docs"] if doc["location"] in japanese)
+    assert any(
+        "交差エントロピー" in doc["text"] for doc in index["docs"] if doc["location"] in japanese
+    )
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=relative)

@@ -26,8 +26,15 @@ def test_snippet_runs_alone(script, tmp_path):
     # A fresh interpreter in an empty folder: no repository paths, no test fixtures.
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": ""}
     result = subprocess.run(
-        [sys.executable, str(script), *SHORT_RUN_ARGUMENTS.get(script.relative_to(SNIPPETS).as_posix(), [])],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            str(script),
+            *SHORT_RUN_ARGUMENTS.get(script.relative_to(SNIPPETS).as_posix(), []),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=600,
     )
     assert result.returncode == 0, f"{relative(script)} failed:\n{result.stderr[-3000:]}"

@@ -29,7 +29,9 @@ def test_english_page_has_japanese_twin(page):
 
 
 def _code(page):
-    return [(b.info, b.body) for b in code_blocks(page) if b.language not in {"output", "transcript"}]
+    return [
+        (b.info, b.body) for b in code_blocks(page) if b.language not in {"output", "transcript"}
+    ]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=page_id)

@@ -2,13 +2,18 @@ import importlib.util
 
 from site_pages import ROOT
 
-spec = importlib.util.spec_from_file_location("japanese_line_breaks", ROOT / "hooks/japanese_line_breaks.py")
+spec = importlib.util.spec_from_file_location(
+    "japanese_line_breaks", ROOT / "hooks/japanese_line_breaks.py"
+)
 hook = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(hook)
 
 
 def test_a_break_between_japanese_characters_is_removed():
-    assert hook.join_japanese_lines("<p>一文目です。\n二文目です。</p>") == "<p>一文目です。二文目です。</p>"
+    assert (
+        hook.join_japanese_lines("<p>一文目です。\n二文目です。</p>")
+        == "<p>一文目です。二文目です。</p>"
+    )
 
 
 def test_english_line_breaks_are_kept():
