@@ -1,9 +1,10 @@
 """Speed of the chapter's losses: forward + backward time relative to F.cross_entropy.
 
-Same float32 CPU batch for every loss, one thread, interleaved runs: each round times every
-loss once, in a rotating order, and the ratio to F.cross_entropy is taken within the round;
-the reported ratio is the median over the rounds. Writes a JSON file that the chapter's index
-page renders (snippets/losses/benchmark_results.json next to this file by default).
+Same float32 CPU batch for every loss, one thread, interleaved runs: each round runs every
+loss in a rotating order, one untimed call then `--calls` timed calls, and the ratio to
+F.cross_entropy is taken within the round; the reported ratio is the median over the rounds.
+Writes a JSON file that the chapter's index page renders (snippets/losses/benchmark_results.json
+next to this file by default).
 
     python snippets/losses/benchmark.py                     # N=4096, C=1000, 30 rounds
     python snippets/losses/benchmark.py --n 64 --c 10 --repeats 3 --output tmp.json
@@ -72,11 +73,16 @@ def make_cases(num_classes: int) -> dict:
     return cases
 
 
-def time_once(loss_fn, logits, target) -> float:
+def time_block(loss_fn, logits, target, calls: int) -> float:
+    """Seconds per forward + backward, over `calls` calls after one untimed call: the steady
+    state of a training loop, where the allocator has seen the loss's tensors before."""
     logits.grad = None
-    start = time.perf_counter()
     loss_fn(logits, target).backward()
-    return time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(calls):
+        logits.grad = None
+        loss_fn(logits, target).backward()
+    return (time.perf_counter() - start) / calls
 
 
 def time_validation(logits, target) -> float:
@@ -86,7 +92,7 @@ def time_validation(logits, target) -> float:
     return time.perf_counter() - start
 
 
-def run(n: int, c: int, repeats: int, warmup: int) -> dict:
+def run(n: int, c: int, repeats: int, warmup: int, calls: int) -> dict:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     logits = torch.randn(n, c).requires_grad_()
@@ -98,7 +104,7 @@ def run(n: int, c: int, repeats: int, warmup: int) -> dict:
     for round_index in range(warmup + repeats):
         shift = round_index % len(names)  # rotate the order so no loss always runs first
         for name in names[shift:] + names[:shift]:
-            elapsed = time_once(cases[name], logits, target)
+            elapsed = time_block(cases[name], logits, target, calls)
             if round_index >= warmup:
                 times[name].append(elapsed)
         if round_index >= warmup:
@@ -132,7 +138,14 @@ def run(n: int, c: int, repeats: int, warmup: int) -> dict:
             "python": platform.python_version(),
             "threads": torch.get_num_threads(),
         },
-        "settings": {"n": n, "c": c, "dtype": "float32", "repeats": repeats, "warmup": warmup},
+        "settings": {
+            "n": n,
+            "c": c,
+            "dtype": "float32",
+            "repeats": repeats,
+            "warmup": warmup,
+            "calls": calls,
+        },
         "reference": REFERENCE,
         "results": results,
         "validation": {
@@ -158,11 +171,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--c", type=int, default=1000, help="number of classes C")
     parser.add_argument("--repeats", type=int, default=30, help="timed rounds (median)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first")
+    parser.add_argument("--calls", type=int, default=3, help="timed calls per loss and round")
     parser.add_argument(
         "--output", type=Path, default=HERE / "benchmark_results.json", help="JSON file to write"
     )
     args = parser.parse_args(argv)
-    report = run(args.n, args.c, args.repeats, args.warmup)
+    report = run(args.n, args.c, args.repeats, args.warmup, args.calls)
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     for name, row in report["results"].items():
         print(f"{name:30s} {row['median_ms']:8.2f} ms  {row['ratio_to_cross_entropy']:.3f}x")

@@ -33,12 +33,14 @@ def logit_adjusted_cross_entropy(
     index, valid = _check_inputs(input, target, None, ignore_index, reduction)
     dtype = input.dtype
     compute_dtype = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    # The bias tau * log(prior) is added inside _TrueClassLogProb, in compute_dtype: a
+    # float16/bfloat16 input is promoted to float32 by that addition.
+    bias = None
     if tau != 0:
-        log_prior = _log_class_prior(class_prior, input).to(compute_dtype)
-        input = input + tau * log_prior  # float16/bfloat16 input is promoted to float32 here
-    else:
-        input = input.to(compute_dtype)
-    log_p = _TrueClassLogProb.apply(input, index.unsqueeze(1)).squeeze(1)  # log p_y, adjusted
+        bias = tau * _log_class_prior(class_prior, input).to(compute_dtype)
+    elif dtype != compute_dtype:
+        input = input.float()
+    log_p = _TrueClassLogProb.apply(input, index.unsqueeze(1), bias).squeeze(1)  # adjusted log p_y
     loss = -log_p.masked_fill(~valid, 0.0)  # ignored elements: zero loss and zero gradient
     return _reduce(loss, index, valid, None, reduction).to(dtype)
 
@@ -126,26 +128,37 @@ def _reduce(loss, index, valid, weight, reduction):
 
 
 class _TrueClassLogProb(torch.autograd.Function):
-    """log p_y = z_y - logsumexp(z): the log_softmax value at the target class.
+    """log p_y: the value of log_softmax(logits + bias) at the target class.
 
-    It never stores the full (N, C) log_softmax, and its backward writes the gradient
-    (onehot(y) - softmax(z)) * grad straight into one new tensor: less memory traffic than
-    log_softmax + gather on large batches, with the same values and gradients.
+    `bias` is None, or one value per class added to every logit (it gets no gradient). The
+    (N, C) log_softmax made by the forward is the only large tensor: the first backward turns
+    it, in place, into the gradient (onehot(y) - softmax) * grad, where log_softmax + gather
+    would allocate two more. Same values and gradients as log_softmax + gather.
     """
 
     @staticmethod
-    def forward(ctx, logits, index):
-        log_norm = torch.logsumexp(logits, dim=1, keepdim=True)
-        ctx.save_for_backward(logits, index, log_norm)
-        return logits.gather(1, index) - log_norm
+    def forward(ctx, logits, index, bias):
+        if bias is None:
+            log_probs = torch.log_softmax(logits, dim=1)
+        else:
+            log_probs = torch.add(logits, bias)
+            torch.log_softmax(log_probs, dim=1, out=log_probs)
+        ctx.save_for_backward(logits, index, bias)
+        ctx.log_probs = log_probs  # reused as the gradient buffer by the first backward
+        return log_probs.gather(1, index)
 
     @staticmethod
     def backward(ctx, grad):
-        logits, index, log_norm = ctx.saved_tensors
-        if torch.is_grad_enabled():  # double backward (create_graph=True): differentiable ops
-            return (torch.softmax(logits, dim=1) * -grad).scatter_add(1, index, grad), None
-        grad_logits = torch.sub(logits, log_norm).exp_().mul_(-grad)  # -softmax(z) * grad
-        return grad_logits.scatter_add_(1, index, grad), None
+        logits, index, bias = ctx.saved_tensors
+        log_probs, ctx.log_probs = ctx.log_probs, None
+        if log_probs is None or torch.is_grad_enabled():
+            # A second backward (retain_graph=True) or a double backward: recompute.
+            shifted = logits if bias is None else logits + bias
+            log_probs = torch.log_softmax(shifted, dim=1)
+            if torch.is_grad_enabled():  # create_graph=True: differentiable operations
+                return (log_probs.exp() * -grad).scatter_add(1, index, grad), None, None
+        grad_logits = log_probs.exp_().mul_(-grad)  # -softmax * grad, in the forward's buffer
+        return grad_logits.scatter_add_(1, index, grad), None, None
 
 
 # --8<-- [end:helpers]

@@ -16,6 +16,7 @@ BLOCKING_IMPACTS = {"serious", "critical"}
 ANNOTATION_MARKER = re.compile(r"#\s*\(\d+\)!?\s*$", re.MULTILINE)
 SNIPPET_TARGET = re.compile(r"^(?P<file>[^:]+?)(?::(?P<section>[\w-]+))?$")
 SECTION_MARKER = re.compile(r"^\s*#\s*-{2}8<-{2}\s*\[(?:start|end):[\w-]+\]\s*$")
+HIDDEN_LINE = re.compile(r"#\s*markdown-exec:\s*hide\s*$")  # markdown-exec leaves these out
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
 
@@ -162,7 +163,10 @@ def source_code_shown(source) -> list[str]:
         if block.executed_at_build and "source=" not in block.info:
             continue  # only the result is shown
         targets = block.snippet_targets
-        shown.append(_pasted("\n".join(map(_included, targets)) if targets else block.body))
+        code = "\n".join(map(_included, targets)) if targets else block.body
+        if block.executed_at_build:
+            code = "\n".join(line for line in code.splitlines() if not HIDDEN_LINE.search(line))
+        shown.append(_pasted(code))
     return shown
 
 

@@ -78,7 +78,7 @@ def test_gamma_zero_gradient_is_cross_entropy_gradient():
 def test_true_class_log_prob_matches_log_softmax_and_gather():
     logits, target = make_batch(6, 5, 2, scale=5.0)
     a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
-    fast = _TrueClassLogProb.apply(a, target.unsqueeze(1))
+    fast = _TrueClassLogProb.apply(a, target.unsqueeze(1), None)
     slow = torch.log_softmax(b, dim=1).gather(1, target.unsqueeze(1))
     torch.testing.assert_close(fast, slow)
     upstream = torch.randn_like(fast)
@@ -312,3 +312,25 @@ def test_all_ignored_mean_is_nan_with_zero_gradient_like_cross_entropy():
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_low_precision_input_is_computed_in_float32(dtype, reduction):
     check_computes_in_float32(focal_loss, dtype, reduction=reduction)
+
+
+def test_true_class_log_prob_with_a_bias_matches_log_softmax_of_the_shifted_logits():
+    logits, target = make_batch(6, 5, 2, scale=5.0)
+    bias = torch.randn(5, 1, dtype=torch.float64)
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    fast = _TrueClassLogProb.apply(a, target.unsqueeze(1), bias)
+    slow = torch.log_softmax(b + bias, dim=1).gather(1, target.unsqueeze(1))
+    torch.testing.assert_close(fast, slow)
+    upstream = torch.randn_like(fast)
+    (fast * upstream).sum().backward()
+    (slow * upstream).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_second_backward_with_retain_graph_gives_the_same_gradient():
+    logits, target = make_batch(6, 5)
+    x = logits.clone().requires_grad_()
+    loss = focal_loss(x, target)
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, x)
+    assert torch.equal(first, second)
