@@ -6,6 +6,7 @@ CUDA or Apple MPS and needs no download: the 1,797 8x8 digit images ship with sc
     python train_digits.py                      # defaults: CPU or the best device found
     python train_digits.py --device cpu --epochs 5 --json result.json
     python train_digits.py --amp                # bfloat16 autocast where the device supports it
+    torchrun --nproc_per_node=2 train_digits.py --device cpu    # 2 processes, DDP over gloo
 """
 
 # --8<-- [start:imports]

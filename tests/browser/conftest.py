@@ -576,11 +576,12 @@ def _switch_language(tab, page: SitePage, network: Network) -> tuple[str | None,
     if link.count() == 0:
         return None, None
     tab.hover(".md-header .md-select")
+    # What happens from here on belongs to the page the switcher leads to, checked by its own
+    # visit (the sitemap.xml Material fetches for the switcher is fetched on load, before).
+    network.recording = False
     link.first.click()
     tab.wait_for_url(lambda url: url != start, wait_until="domcontentloaded")
     lang = tab.evaluate("document.documentElement.getAttribute('lang')")
-    # The page it lands on is checked by its own visit; stop recording before the tab closes.
-    network.recording = False
     return urlsplit(tab.url).path, lang
 
 

@@ -1,8 +1,10 @@
-"""Search finds pages in the reader's language first, Japanese queries included.
+"""Search, in the browser with Material's real search worker: a query finds the pages of the
+reader's language that contain it, ranked before any page of the other language.
 
-Material's search splits the query with the separator configured in mkdocs.yml (its Japanese
-segmenter only runs on the index), so a Japanese query must be split the same way as the index
-for it to find anything: this is checked in the browser, with the real search worker.
+Japanese is written without spaces: the index and the query must be split into the same tokens
+(mkdocs.yml's search separator) for a Japanese query to find anything. The query is typed into
+the search box, and a key press stands for the confirmation of the input method, on which
+Material runs the search.
 """
 
 import re

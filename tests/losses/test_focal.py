@@ -334,3 +334,23 @@ def test_second_backward_with_retain_graph_gives_the_same_gradient():
     (first,) = torch.autograd.grad(loss, x, retain_graph=True)
     (second,) = torch.autograd.grad(loss, x)
     assert torch.equal(first, second)
+
+
+def test_one_large_allocation_where_log_softmax_and_gather_make_three():
+    # The page: the backward reuses the forward's (N, C) log_softmax for the gradient.
+    from torch.profiler import ProfilerActivity, profile
+
+    n, c = 512, 1000
+    logits = torch.randn(n, c, requires_grad=True)
+    index = torch.randint(c, (n, 1))
+
+    def large_allocations(compute):
+        logits.grad = None
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            compute().sum().backward()
+        # innermost operator events that allocated at least one (N, C) float32 tensor
+        events = prof.events()
+        return sum(1 for e in events if e.cpu_memory_usage >= n * c * 4 and not e.cpu_children)
+
+    assert large_allocations(lambda: _TrueClassLogProb.apply(logits, index, None)) == 1
+    assert large_allocations(lambda: torch.log_softmax(logits, dim=1).gather(1, index)) == 3
