@@ -483,4 +483,12 @@ def main(argv=None) -> int:
 # --8<-- [end:cli]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if launched_by_torchrun():
+        # The process group can outlive destroy_process_group(), and gloo's worker threads
+        # then now and then abort the interpreter's shutdown (SIGABRT, "terminate called
+        # without an active exception") after all the work is done. Skip that shutdown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

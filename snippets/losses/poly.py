@@ -102,8 +102,8 @@ class _TrueClassLogProb(torch.autograd.Function):
     """log p_y: the value of log_softmax(logits + bias) at the target class.
 
     `bias` is None, or one value per class added to every logit (it gets no gradient). The
-    (N, C) log_softmax made by the forward is the only large tensor: the first backward turns
-    it, in place, into the gradient (onehot(y) - softmax) * grad, where log_softmax + gather
+    (N, C) log_softmax made by the forward is the only large tensor: the first backward
+    overwrites it with the gradient (onehot(y) - softmax) * grad, where log_softmax + gather
     would allocate two more. Same values and gradients as log_softmax + gather.
     """
 
@@ -123,12 +123,12 @@ class _TrueClassLogProb(torch.autograd.Function):
         logits, index, bias = ctx.saved_tensors
         log_probs, ctx.log_probs = ctx.log_probs, None
         if log_probs is None or torch.is_grad_enabled():
-            # A second backward (retain_graph=True) or a double backward: recompute.
+            # A second backward (retain_graph=True) or a double backward: new tensors.
             shifted = logits if bias is None else logits + bias
-            log_probs = torch.log_softmax(shifted, dim=1)
-            if torch.is_grad_enabled():  # create_graph=True: differentiable operations
-                return (log_probs.exp() * -grad).scatter_add(1, index, grad), None, None
-        grad_logits = log_probs.exp_().mul_(-grad)  # -softmax * grad, in the forward's buffer
+            probs = torch.softmax(torch.log_softmax(shifted, dim=1), dim=1)
+            return (probs * -grad).scatter_add(1, index, grad), None, None
+        # softmax(log_softmax(x)) = softmax(x): written over the forward's log_softmax
+        grad_logits = torch.softmax(log_probs, dim=1, out=log_probs).mul_(-grad)
         return grad_logits.scatter_add_(1, index, grad), None, None
 
 

@@ -68,8 +68,9 @@ def test_evaluation_in_two_processes_equals_one_process(tmp_path):
             loss, accuracy = td.evaluate(model, loader, td.make_criterion("ce"), cpu, None)
             shard = len(loader.dataset)
             if dist.get_rank() == 0:
-                print(json.dumps({"loss": loss, "accuracy": accuracy, "shard": shard}))
+                print(json.dumps({"loss": loss, "accuracy": accuracy, "shard": shard}), flush=True)
             dist.destroy_process_group()
+            os._exit(0)  # as train_digits.py does under torchrun: skip the racy shutdown
             """
         )
     )
@@ -106,3 +107,45 @@ def test_torchrun_is_torch_distributed_run():
 
     (torchrun_script,) = entry_points(group="console_scripts", name="torchrun")
     assert torchrun_script.value == "torch.distributed.run:main"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
+def test_the_gloo_process_group_can_outlive_destroy_process_group(tmp_path):
+    # Why train_digits.py and ddp_check.py leave with os._exit under several processes: once
+    # torch._dynamo is imported (creating an optimizer imports it), destroy_process_group()
+    # no longer stops gloo's worker threads, which are then still there at interpreter shutdown.
+    script = tmp_path / "outlive.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, sys, time
+            import torch, torch.distributed as dist
+
+            def gloo_threads():
+                names = [open(f"/proc/self/task/{{t}}/comm").read().strip()
+                         for t in os.listdir("/proc/self/task")]
+                return sum("pt_gloo_runloop" in name for name in names)
+
+            os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="{free_port()}")
+            dist.init_process_group("gloo", rank=0, world_size=1)
+            if sys.argv[1] == "optimizer":
+                torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+            t = torch.ones(2)
+            dist.all_reduce(t)
+            dist.destroy_process_group()
+            time.sleep(0.5)
+            print(gloo_threads(), flush=True)
+            os._exit(0)
+            """
+        )
+    )
+
+    def threads_left(mode):
+        result = subprocess.run(
+            [sys.executable, str(script), mode], capture_output=True, text=True, timeout=TIMEOUT
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return int(result.stdout.strip())
+
+    assert threads_left("plain") == 0
+    assert threads_left("optimizer") > 0
