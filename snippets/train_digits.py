@@ -78,7 +78,7 @@ def resolve_device(name: str) -> torch.device:
 
 # --8<-- [start:distributed]
 def world() -> tuple[int, int]:
-    """(rank, world size): (0, 1) unless a process group is initialised, as under torchrun."""
+    """(rank, world size): (0, 1) unless a process group is initialized, as under torchrun."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -124,7 +124,7 @@ SPLIT_SEED = 0  # the split stays the same whatever --seed is, so runs share one
 
 
 def load_splits() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Stratified 70/10/20 train/validation/test split, standardised with training statistics."""
+    """Stratified 70/10/20 train/validation/test split, standardized with training statistics."""
     features, labels = load_digits(return_X_y=True)  # (1797, 64) pixels in 0..16, labels 0..9
     x_rest, x_test, y_rest, y_test = train_test_split(
         features, labels, test_size=0.2, stratify=labels, random_state=SPLIT_SEED

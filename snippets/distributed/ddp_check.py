@@ -28,8 +28,8 @@ from global_loss import (
     global_cross_entropy,
     global_mean_for_logging,
     micro_batch_cross_entropy,
-    normaliser,
-    step_normaliser,
+    normalizer,
+    step_normalizer,
 )
 
 WORLD_SIZE = 2
@@ -90,7 +90,7 @@ def accumulated_step(x, y):
     """Two micro-batches per rank; DDP communicates only in the last backward (no_sync)."""
     model = DDP(make_model())
     micro_batches = [(x[:3], y[:3]), (x[3:], y[3:])]
-    total = step_normaliser([yb for _, yb in micro_batches])  # all ranks, all micro-batches
+    total = step_normalizer([yb for _, yb in micro_batches])  # all ranks, all micro-batches
     logged = 0.0
     for index, (xb, yb) in enumerate(micro_batches):
         last = index == len(micro_batches) - 1
@@ -118,7 +118,7 @@ def worker(rank, port, queue):
             steps[case, loss_name] = one_step(x, y, loss_name, case_weight)
     steps["accumulation", "global"] = accumulated_step(x, y)
     steps = {key: (grad.tolist(), logged) for key, (grad, logged) in steps.items()}
-    queue.put((rank, int(normaliser(y)), steps))  # plain values: the worker exits before use
+    queue.put((rank, int(normalizer(y)), steps))  # plain values: the worker exits before use
     dist.barrier()  # both ranks are done communicating before either tears down
     dist.destroy_process_group()
     # Leave without the interpreter's shutdown: there, gloo's threads can still abort the

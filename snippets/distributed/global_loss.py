@@ -15,8 +15,8 @@ import torch.nn.functional as F
 # --8<-- [end:imports]
 
 
-# --8<-- [start:normaliser]
-def normaliser(target, *, weight=None, ignore_index=-100) -> torch.Tensor:
+# --8<-- [start:normalizer]
+def normalizer(target, *, weight=None, ignore_index=-100) -> torch.Tensor:
     """The denominator of F.cross_entropy(reduction="mean") for class-index targets.
 
     The number of targets that are not ignore_index, or, with class weights, the sum of the
@@ -28,7 +28,7 @@ def normaliser(target, *, weight=None, ignore_index=-100) -> torch.Tensor:
     return weight[target[valid]].sum().to(torch.float32)
 
 
-# --8<-- [end:normaliser]
+# --8<-- [end:normalizer]
 
 
 # --8<-- [start:global_cross_entropy]
@@ -41,13 +41,13 @@ def global_cross_entropy(logits, target, *, weight=None, ignore_index=-100, grou
     F.cross_entropy over the concatenated global batch.
 
     Sums the local losses, divides by the valid targets (or their weights) of all ranks, and
-    multiplies by the world size to undo DDP's averaging. Without an initialised process group
+    multiplies by the world size to undo DDP's averaging. Without an initialized process group
     it is F.cross_entropy(..., reduction="mean").
     """
     summed = F.cross_entropy(
         logits, target, weight=weight, ignore_index=ignore_index, reduction="sum"
     )
-    total = normaliser(target, weight=weight, ignore_index=ignore_index).to(logits.device)
+    total = normalizer(target, weight=weight, ignore_index=ignore_index).to(logits.device)
     world_size = 1
     if _distributed():
         dist.all_reduce(total, group=group)  # a constant: no gradient flows through it
@@ -72,10 +72,10 @@ def global_mean_for_logging(loss, group=None) -> float:
 
 
 # --8<-- [start:accumulation]
-def step_normaliser(targets, *, weight=None, ignore_index=-100, group=None) -> torch.Tensor:
+def step_normalizer(targets, *, weight=None, ignore_index=-100, group=None) -> torch.Tensor:
     """The denominator of one optimizer step: valid targets of all its micro-batches (and of
-    all ranks, when a process group is initialised). Compute it before the first backward."""
-    total = sum(normaliser(t, weight=weight, ignore_index=ignore_index) for t in targets)
+    all ranks, when a process group is initialized). Compute it before the first backward."""
+    total = sum(normalizer(t, weight=weight, ignore_index=ignore_index) for t in targets)
     if _distributed():
         dist.all_reduce(total, group=group)
     return total
@@ -121,13 +121,13 @@ if __name__ == "__main__":
     naive = gradient_of(
         [F.cross_entropy(token_logits(xb), yb.flatten()) / 2 for xb, yb in micro_batches]
     )
-    total = step_normaliser([yb for _, yb in micro_batches])
+    total = step_normalizer([yb for _, yb in micro_batches])
     shares = [
         micro_batch_cross_entropy(token_logits(xb), yb.flatten(), total) for xb, yb in micro_batches
     ]
     fixed = gradient_of(shares)
 
-    print("valid tokens per micro-batch:", [int(normaliser(yb)) for _, yb in micro_batches])
+    print("valid tokens per micro-batch:", [int(normalizer(yb)) for _, yb in micro_batches])
     print("full-batch loss:   ", F.cross_entropy(token_logits(x), y.flatten()).item())
     print("sum of the shares: ", sum(shares).item())
     print("max |grad - full-batch grad|:")

@@ -18,8 +18,8 @@ from distributed.global_loss import (
     global_cross_entropy,
     global_mean_for_logging,
     micro_batch_cross_entropy,
-    normaliser,
-    step_normaliser,
+    normalizer,
+    step_normalizer,
 )
 from site_pages import SNIPPETS
 
@@ -43,7 +43,7 @@ def batch(seed=0, n=12, classes=5, ignored=(1, 4, 7)):
 WEIGHT = torch.tensor([1.0, 2.0, 0.5, 1.0, 3.0])
 
 
-# --- one process: the fallback and the normaliser ----------------------------------------------
+# --- one process: the fallback and the normalizer ----------------------------------------------
 
 
 @pytest.mark.parametrize("weight", [None, WEIGHT], ids=["no weight", "class weights"])
@@ -70,15 +70,15 @@ def test_it_accepts_a_custom_ignore_index_and_extra_dimensions():
     torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6)
 
 
-def test_the_normaliser_is_the_denominator_of_the_mean():
+def test_the_normalizer_is_the_denominator_of_the_mean():
     # reduction="mean" divides by the number of valid targets, or by the sum of their weights.
     logits, target = batch()
-    assert normaliser(target).item() == 9  # 12 targets, 3 ignored
+    assert normalizer(target).item() == 9  # 12 targets, 3 ignored
     for weight in (None, WEIGHT):
         summed = F.cross_entropy(logits, target, weight=weight, reduction="sum")
         mean = F.cross_entropy(logits, target, weight=weight)
-        torch.testing.assert_close(summed / normaliser(target, weight=weight), mean)
-    assert normaliser(target, weight=WEIGHT) == WEIGHT[target[target != -100]].sum()
+        torch.testing.assert_close(summed / normalizer(target, weight=weight), mean)
+    assert normalizer(target, weight=WEIGHT) == WEIGHT[target[target != -100]].sum()
 
 
 def test_all_targets_ignored_gives_nan_like_f_cross_entropy():
@@ -113,10 +113,10 @@ def token_ce(model, xb, yb, **kwargs):
 @pytest.mark.parametrize("weight", [None, WEIGHT], ids=["no weight", "class weights"])
 def test_naive_accumulation_differs_and_the_fix_matches_the_full_batch(weight):
     model, x, y, micro = accumulation_case([6, 5, 2, 1])  # 11 and 3 valid tokens
-    assert [int(normaliser(yb)) for _, yb in micro] == [11, 3]
+    assert [int(normalizer(yb)) for _, yb in micro] == [11, 3]
     full = gradient_of(model, [token_ce(model, x, y, weight=weight)])
     naive = gradient_of(model, [token_ce(model, xb, yb, weight=weight) / 2 for xb, yb in micro])
-    total = step_normaliser([yb.flatten() for _, yb in micro], weight=weight)
+    total = step_normalizer([yb.flatten() for _, yb in micro], weight=weight)
     shares = [
         micro_batch_cross_entropy(model(xb).flatten(0, 1), yb.flatten(), total, weight=weight)
         for xb, yb in micro

@@ -149,3 +149,14 @@ def test_the_gloo_process_group_can_outlive_destroy_process_group(tmp_path):
 
     assert threads_left("plain") == 0
     assert threads_left("optimizer") > 0
+
+
+def test_batch_size_is_per_process_and_evaluation_shards_have_no_repeats(monkeypatch):
+    # make_loader as process 0 of 2 sees it (no process group needed to build the loaders).
+    monkeypatch.setattr(td, "world", lambda: (0, 2))
+    splits, cpu = td.load_splits(), torch.device("cpu")
+    train = td.make_loader(splits["train"], 64, cpu, td.seed_everything(0), seed=0)
+    assert isinstance(train.sampler, DistributedSampler)
+    assert len(train.sampler) == 629 and len(next(iter(train))[1]) == 64
+    test = td.make_loader(splits["test"], 512, cpu)
+    assert list(test.dataset.indices) == list(range(0, 360, 2))  # every other sample

@@ -265,3 +265,27 @@ def test_main_restores_the_thread_count(tmp_path):
     torch.set_num_threads(2)
     assert td.main(["--epochs", "1", "--device", "cpu", "--threads", "1"]) == 0
     assert torch.get_num_threads() == 2
+
+
+def test_eval_mode_turns_dropout_off_and_no_grad_builds_no_graph():
+    torch.manual_seed(0)
+    model, x = td.MLP(), torch.randn(16, 64)
+    model.train()
+    assert not torch.equal(model(x), model(x))  # dropout draws new masks
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    with torch.no_grad():
+        assert model(x).grad_fn is None
+    assert model(x).grad_fn is not None
+
+
+def test_the_last_training_mini_batch_is_smaller():
+    split = td.load_splits()["train"]
+    sizes = [len(y) for _, y in td.make_loader(split, 64, CPU, td.seed_everything(0))]
+    assert set(sizes[:-1]) == {64} and sizes[-1] == len(split[1]) % 64 == 41
+
+
+def test_bfloat16_has_the_exponent_range_of_float32_and_float16_does_not():
+    bf16, fp32, fp16 = (torch.finfo(t) for t in (torch.bfloat16, torch.float32, torch.float16))
+    assert bf16.max == pytest.approx(fp32.max, rel=0.01) and bf16.tiny == fp32.tiny
+    assert fp16.max == 65504.0 and fp16.tiny > 1e-5
