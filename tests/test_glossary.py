@@ -10,7 +10,7 @@ GLOSSARY = DOCS / "glossary.md"
 
 # The Japanese terms of the team conventions. Other pages rely on them: they may not change.
 CONVENTION_TERMS = [
-    "交差エントロピー誤差", "負の対数尤度", "ロジット", "ソフトマックス関数",
+    "交差エントロピー損失", "負の対数尤度", "ロジット", "ソフトマックス関数",
     "対数ソフトマックス", "対数確率", "正解クラスの確率", "正解ラベル", "クラスインデックス",
     "クラス確率（ソフトラベル）", "one-hot 表現", "ラベル平滑化", "クラス重み",
     "重み付き平均", "集約（`reduction`）", "クラス不均衡", "不均衡な", "ロングテール",
@@ -24,9 +24,9 @@ CONVENTION_TERMS = [
 # Spellings seen elsewhere that this site does not use, and the glossary term to use instead.
 # Kept small and explicit. "ソフトマックス" alone is fine (as in "ソフトマックスの出力").
 VARIANTS = {
-    "クロスエントロピー損失": "交差エントロピー誤差",
-    "交差エントロピー損失": "交差エントロピー誤差",
-    "クロスエントロピー誤差": "交差エントロピー誤差",
+    "クロスエントロピー損失": "交差エントロピー損失",
+    "交差エントロピー誤差": "交差エントロピー損失",
+    "クロスエントロピー誤差": "交差エントロピー損失",
     "負対数尤度": "負の対数尤度",
     "ログソフトマックス": "対数ソフトマックス",
     "ラベルスムージング": "ラベル平滑化",
@@ -137,10 +137,10 @@ def test_glossary_shows_exactly_the_variants_this_test_rejects():
 
 
 def test_the_check_finds_a_variant_and_spares_canonical_terms():
-    assert find_variants("まず\n交差エントロピー損失を使います。") == [
-        ("交差エントロピー損失", "交差エントロピー誤差", 2)
+    assert find_variants("まず\n交差エントロピー誤差を使います。") == [
+        ("交差エントロピー誤差", "交差エントロピー損失", 2)
     ]
-    assert find_variants("ソフトマックスの出力と交差エントロピー誤差とラベル平滑化") == []
+    assert find_variants("ソフトマックスの出力と交差エントロピー損失とラベル平滑化") == []
 
 
 @pytest.mark.parametrize("page", japanese_pages() + japanese_pages(".ipynb"), ids=relative)

@@ -253,23 +253,19 @@ if __name__ == "__main__":
     # --8<-- [end:toy_results]
 
     # --8<-- [start:toy_tradeoffs]
+    def accuracy(logits, y):
+        return (logits.argmax(dim=1) == y).float().mean().item()
+
     x_same, y_same = long_tailed_blobs(counts, seed=2)  # a test set as imbalanced as training
     with torch.no_grad():
-        accuracy = {
-            "cross_entropy": (plain(x_same).argmax(dim=1) == y_same).float().mean().item(),
-            "cross_entropy + post-hoc": (
-                post_hoc_logit_adjustment(plain(x_same), prior).argmax(dim=1) == y_same
-            )
-            .float()
-            .mean()
-            .item(),
-            "logit_adjusted_cross_entropy": (adjusted(x_same).argmax(dim=1) == y_same)
-            .float()
-            .mean()
-            .item(),
+        adjusted_plain = post_hoc_logit_adjustment(plain(x_same), prior)
+        same_imbalance = {
+            "cross_entropy": accuracy(plain(x_same), y_same),
+            "cross_entropy + post-hoc": accuracy(adjusted_plain, y_same),
+            "logit_adjusted_cross_entropy": accuracy(adjusted(x_same), y_same),
         }
         twice = balanced_accuracy(post_hoc_logit_adjustment(adjusted(x_test), prior), y_test)
-    for name, value in accuracy.items():
+    for name, value in same_imbalance.items():
         print(f"{name:30s} accuracy, imbalanced test set = {value:.3f}")
     print(f"adjusted loss + post-hoc again  balanced accuracy = {twice:.3f}")
     # --8<-- [end:toy_tradeoffs]
