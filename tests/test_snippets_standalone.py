@@ -18,6 +18,8 @@ SHORT_RUN_ARGUMENTS: dict[str, list[str]] = {
     ).split(),
     "train_digits.py": ["--epochs", "2"],
     "training/benchmark.py": ["--runs", "1", "--epochs", "2", "--output", "short.json"],
+    # Builds the whole site six times; tests/contributing checks its parts and its results.
+    "contributing/build_benchmark.py": ["--help"],
 }
 
 
