@@ -19,30 +19,101 @@ CONVENTION_TERMS = [
     "マクロ F1", "勾配", "数値安定性", "オーバーフロー", "アンダーフロー", "混合精度",
     "マージン", "ヒンジ損失", "Focal Loss", "埋め込み", "ミニバッチ", "勾配累積",
     "学習データ", "検証データ", "テストデータ", "エポック",
+    # issue 12: one term per concept (the reasons are in an HTML comment in docs/glossary.md)
+    "確信度", "少数クラス", "多数クラス", "クラスが均衡した", "通常の交差エントロピー損失",
+    "コサイン", "ピクセル", "ビン", "チェック", "規約", "チャンスレベル", "ロジット調整損失",
+    "事後ロジット調整", "パラメーター", "オプティマイザー", "フォルダー",
 ]  # fmt: skip
 
 # Spellings seen elsewhere that this site does not use, and the glossary term to use instead.
 # Kept small and explicit. "ソフトマックス" alone is fine (as in "ソフトマックスの出力").
+# ラベルスムージング is not here: it is allowed once, as a gloss (see LABEL_SMOOTHING_GLOSS).
 VARIANTS = {
     "クロスエントロピー損失": "交差エントロピー損失",
     "交差エントロピー誤差": "交差エントロピー損失",
     "クロスエントロピー誤差": "交差エントロピー損失",
+    "素の": "通常の交差エントロピー損失",
+    "普通の": "通常の交差エントロピー損失",
+    "ふつうの": "通常の交差エントロピー損失",
     "負対数尤度": "負の対数尤度",
     "ログソフトマックス": "対数ソフトマックス",
-    "ラベルスムージング": "ラベル平滑化",
     "ワンホット": "one-hot 表現",
     "教師ラベル": "正解ラベル",
     "2値分類": "二値分類",
     "多ラベル分類": "マルチラベル分類",
+    "バランスが取れた": "クラスが均衡した",
+    "バランスの取れた": "クラスが均衡した",
+    "釣り合った": "クラスが均衡した",
+    "まれなクラス": "少数クラス",
+    "少ないクラス": "少数クラス",
+    "多いクラス": "多数クラス",
     "数値的安定性": "数値安定性",
     "較正": "キャリブレーション",
+    "自信": "確信度",
+    "事後のロジット調整": "事後ロジット調整",
+    "事後補正": "事後ロジット調整",
+    "ロジット調整付き交差エントロピー損失": "ロジット調整損失",
+    "調整付きの損失": "ロジット調整損失",
+    "偶然の水準": "チャンスレベル",
     "ヒンジロス": "ヒンジ損失",
     "フォーカルロス": "Focal Loss",
     "フォーカル損失": "Focal Loss",
     "エンベディング": "埋め込み",
     "勾配蓄積": "勾配累積",
     "バリデーションデータ": "検証データ",
+    "区間": "ビン",
+    "余弦": "コサイン",
+    "画素": "ピクセル",
+    "検査": "チェック",
+    "作法": "規約",
+    "パラメータ": "パラメーター",
+    "オプティマイザ": "オプティマイザー",
+    "フォルダ": "フォルダー",
 }
+
+# Where a variant's plain text would also match a correct spelling or phrase, the pattern that
+# finds only the variant. Everything else is searched for as written.
+PATTERNS = {
+    # the short spelling is a prefix of the long one
+    "パラメータ": r"パラメータ(?!ー)",
+    "オプティマイザ": r"オプティマイザ(?!ー)",
+    "フォルダ": r"フォルダ(?!ー)",
+    # "サンプル数が少ないクラス" and "サンプルの多いクラス" say what is counted and are fine
+    # (and "最も少ないクラス", the rarest class); a bare "少ないクラス" is a name for 少数クラス
+    "少ないクラス": r"(?<![がの])(?<!最も)少ないクラス",
+    "多いクラス": r"(?<![がの])(?<!最も)多いクラス",
+    "釣り合った": r"釣り合",
+    # 要素の (of the elements) is not 素の
+    "素の": r"(?<![\u4e00-\u9fff])素の",
+    "ロジット調整付き交差エントロピー損失": r"ロジット調整付き",
+    "調整付きの損失": r"(?<!ロジット)調整付き",
+}
+
+# ラベルスムージング is as common as ラベル平滑化 in Japanese writing, so a page glosses it once,
+# at its first mention of ラベル平滑化, and uses ラベル平滑化 alone everywhere else.
+LABEL_SMOOTHING = "ラベル平滑化"
+LABEL_SMOOTHING_GLOSS = "ラベル平滑化（ラベルスムージング）"
+
+
+def label_smoothing_problems(text):
+    """(message, line number) for each use of ラベルスムージング outside the one gloss."""
+    problems, glossed = [], False
+    for match in re.finditer(
+        r"ラベル平滑化（ラベルスムージング）|ラベル平滑化|ラベルスムージング", text
+    ):
+        line = text.count("\n", 0, match.start()) + 1
+        if match.group() == LABEL_SMOOTHING_GLOSS:
+            if glossed:
+                problems.append(("write ラベル平滑化 alone after the first mention", line))
+            glossed = True
+        elif match.group() == LABEL_SMOOTHING and not glossed:
+            problems.append((f"the first mention must be {LABEL_SMOOTHING_GLOSS}", line))
+            glossed = True  # report the first mention once, not every later one
+        elif match.group() == "ラベルスムージング":
+            problems.append(
+                (f"write {LABEL_SMOOTHING} (glossed once as {LABEL_SMOOTHING_GLOSS})", line)
+            )
+    return problems
 
 
 def table_rows(path, first_header):
@@ -83,7 +154,7 @@ def find_variants(text):
     return [
         (variant, canonical, text.count("\n", 0, match.start()) + 1)
         for variant, canonical in VARIANTS.items()
-        for match in re.finditer(re.escape(variant), text)
+        for match in re.finditer(PATTERNS.get(variant, re.escape(variant)), text)
     ]
 
 
@@ -92,7 +163,9 @@ def japanese_text(page):
     if page.suffix == ".ipynb":
         cells = json.loads(page.read_text(encoding="utf-8"))["cells"]
         return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    lines = page.read_text(encoding="utf-8").splitlines()
+    text = page.read_text(encoding="utf-8")  # HTML comments are not shown; keep line numbers
+    text = re.sub(r"<!--.*?-->", lambda m: "\n" * m.group().count("\n"), text, flags=re.S)
+    lines = text.splitlines()
     if page == GLOSSARY:  # drop the fifth column of the table, the variants shown for reference
         lines = ["|".join(line.split("|")[:5]) if line.startswith("|") else line for line in lines]
     return "\n".join(lines)
@@ -141,6 +214,32 @@ def test_the_check_finds_a_variant_and_spares_canonical_terms():
         ("交差エントロピー誤差", "交差エントロピー損失", 2)
     ]
     assert find_variants("ソフトマックスの出力と交差エントロピー損失とラベル平滑化") == []
+    assert [v for v, _, _ in find_variants("パラメータとフォルダとオプティマイザ")] == [
+        "パラメータ", "オプティマイザ", "フォルダ"
+    ]  # fmt: skip
+    assert find_variants("パラメーターとフォルダーとオプティマイザー") == []
+    assert [v for v, _, _ in find_variants("要素の損失と素の損失")] == ["素の"]
+    assert [v for v, _, _ in find_variants("少ないクラスとまれなクラス")] == [
+        "まれなクラス", "少ないクラス"
+    ]  # fmt: skip
+    assert (
+        find_variants("サンプル数が少ないクラスと、サンプルの多いクラスと、最も少ないクラス") == []
+    )
+    assert [v for v, _, _ in find_variants("ロジット調整付き交差エントロピー損失")] == [
+        "ロジット調整付き交差エントロピー損失"
+    ]
+    assert [v for v, _, _ in find_variants("調整付きの損失")] == ["調整付きの損失"]
+
+
+def test_label_smoothing_is_glossed_once_at_its_first_mention():
+    good = "まず ラベル平滑化（ラベルスムージング）を使います。\nラベル平滑化は正則化です。"
+    assert label_smoothing_problems(good) == []
+    assert label_smoothing_problems("ラベル平滑化を使います。") == [
+        ("the first mention must be ラベル平滑化（ラベルスムージング）", 1)
+    ]
+    assert [line for _, line in label_smoothing_problems(good + "\nラベルスムージングも。")] == [3]
+    assert [line for _, line in label_smoothing_problems(good + "\n" + good)] == [3]
+    assert label_smoothing_problems("ラベルスムージングを使います。") != []
 
 
 @pytest.mark.parametrize("page", japanese_pages() + japanese_pages(".ipynb"), ids=relative)
@@ -150,3 +249,12 @@ def test_japanese_page_uses_the_glossary_terms(page):
         f"{relative(page)}:{line}: write {canonical} instead of {variant}"
         for variant, canonical, line in found
     )
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in japanese_pages() if p != GLOSSARY] + japanese_pages(".ipynb"), ids=relative
+)
+def test_japanese_page_glosses_label_smoothing_once(page):
+    text = japanese_text(page)  # the glossary is left out: its row defines the term and the rule
+    problems = label_smoothing_problems(text)
+    assert not problems, "\n".join(f"{relative(page)}:{line}: {msg}" for msg, line in problems)
