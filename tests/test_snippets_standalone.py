@@ -18,6 +18,7 @@ SHORT_RUN_ARGUMENTS: dict[str, list[str]] = {
     ).split(),
     "train_digits.py": ["--epochs", "2"],
     "training/benchmark.py": ["--runs", "1", "--epochs", "2", "--output", "short.json"],
+    "scale/benchmark.py": "--n 64 --h 8 --vocab 256 --repeats 1 --output short.json".split(),
 }
 
 

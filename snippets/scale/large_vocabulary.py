@@ -281,3 +281,123 @@ if __name__ == "__main__":
     expected = 1e-4 * log_z.square().mean().item()
     print(f"z-loss        {z.item():.3e} (1e-4 * mean(log Z ** 2) = {expected:.3e})")
     # --8<-- [end:z_loss]
+
+    # --8<-- [start:benchmark_tables]
+    import json
+    from pathlib import Path
+
+    # The committed output of benchmark.py (the page is built from the repository root).
+    folder = Path(__file__).parent if "__file__" in globals() else Path("snippets/scale")
+    LABELS = {
+        "naive": "F.cross_entropy(F.linear(...))",
+        "chunked": "chunked_linear_cross_entropy",
+        "torch_reference": "F.linear_cross_entropy, options=None",
+        "torch_chunked": "F.linear_cross_entropy, batch_chunk_size",
+        "torch_chunked_auto": "F.linear_cross_entropy, LinearCrossEntropyOptions()",
+    }
+
+    def show_benchmark(bench: dict) -> None:
+        machine = bench["machine"]
+        where = machine.get("gpu") or f"{machine['cpu_model']}, {bench['threads']} thread(s)"
+        print(f"{where}, torch {machine['torch']}, {bench['date']}", end="; ")
+        print(f"N = {bench['n']}, H = {bench['h']}")
+        print(f"time: median of {bench['repeats']} interleaved rounds, float32\n")
+        naive_peak = {
+            (r["vocab"], r["dtype"]): r["peak_bytes"]
+            for r in bench["memory"]
+            if r["way"] == "naive"
+        }
+        timing = {(r["vocab"], r["way"]): r for r in bench["time"]}
+        print("| V | dtype | way | rows per chunk | peak MiB | of naive | time, × naive |")
+        print("| ---: | --- | --- | ---: | ---: | ---: | ---: |")
+        for r in bench["memory"]:
+            chunk = {"chunked": r["chunk_size"], "torch_chunked": r["chunk_size"]}.get(
+                r["way"], "-"
+            )
+            if r["way"] == "torch_chunked_auto":
+                chunk = "auto"
+            ratio = r["peak_bytes"] / naive_peak[(r["vocab"], r["dtype"])]
+            t = timing.get((r["vocab"], r["way"])) if r["dtype"] == "float32" else None
+            time_cell = "-" if t is None else f"{t['median_ratio_to_naive']:.2f}"
+            print(
+                f"| {r['vocab']:,} | {r['dtype']} | `{LABELS[r['way']]}` | {chunk} "
+                f"| {r['peak_bytes'] / 2**20:,.0f} | {ratio:.3f} | {time_cell} |"
+            )
+
+    def goals(bench: dict) -> dict:
+        """The issue's goals for chunked_linear_cross_entropy at the largest V, in float32."""
+        vocab = max(r["vocab"] for r in bench["memory"])
+        peak = {
+            r["way"]: r["peak_bytes"]
+            for r in bench["memory"]
+            if (r["vocab"], r["dtype"]) == (vocab, "float32")
+        }
+        time = {r["way"]: r["median_ratio_to_naive"] for r in bench["time"] if r["vocab"] == vocab}
+        return {
+            "vocab": vocab,
+            "memory_ratio": peak["chunked"] / peak["naive"],
+            "time_ratio": time["chunked"],
+            "memory_met": peak["chunked"] <= peak["naive"] / 8,
+            "time_met": time["chunked"] <= 1.3,
+            "torch_memory_ratio": peak["torch_chunked"] / peak["naive"],
+            "torch_time_ratio": time["torch_chunked"],
+        }
+
+    cpu = json.loads((folder / "benchmark_results.json").read_text(encoding="utf-8"))
+    show_benchmark(cpu)
+    g = goals(cpu)
+    verdict = {True: "met", False: "NOT met"}
+    print(f"\nAt V = {g['vocab']:,} (float32), chunked_linear_cross_entropy needed")
+    print(f"{g['memory_ratio']:.3f} of the naive peak (goal ≤ 0.125: {verdict[g['memory_met']]})")
+    print(f"and {g['time_ratio']:.2f} × its time (goal ≤ 1.3: {verdict[g['time_met']]}).")
+    print(f"F.linear_cross_entropy's chunked path, same chunks: {g['torch_memory_ratio']:.3f}")
+    print(f"of the peak, {g['torch_time_ratio']:.2f} × the time.")
+    # --8<-- [end:benchmark_tables]
+
+    # --8<-- [start:benchmark_cuda]
+    cuda_file = folder / "benchmark_results_cuda.json"
+    if cuda_file.exists():
+        show_benchmark(json.loads(cuda_file.read_text(encoding="utf-8")))
+    else:
+        print(f"{cuda_file.name} does not exist: the GPU has not been measured.")
+    # --8<-- [end:benchmark_cuda]
+
+    # --8<-- [start:benchmark_plot]
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "large-vocabulary"
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    vocabs = sorted({r["vocab"] for r in cpu["memory"]})
+    for ax, dtype in zip(axes, ["float32", "bfloat16"], strict=True):
+        for offset, way in enumerate(LABELS):
+            peaks = [
+                next(
+                    r["peak_bytes"]
+                    for r in cpu["memory"]
+                    if (r["vocab"], r["dtype"], r["way"]) == (v, dtype, way)
+                )
+                / 2**20
+                for v in vocabs
+            ]
+            ax.bar(
+                [i + 0.16 * (offset - 2) for i in range(len(vocabs))], peaks, width=0.16, label=way
+            )
+        ax.set(
+            title=dtype,
+            xticks=range(len(vocabs)),
+            xticklabels=[f"V = {v:,}" for v in vocabs],
+            yscale="log",
+        )
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("peak memory above the inputs (MiB)")
+    axes[1].legend(fontsize=8)
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    print(buffer.getvalue())
+    # --8<-- [end:benchmark_plot]
