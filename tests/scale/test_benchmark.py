@@ -91,3 +91,40 @@ def test_the_cuda_option_refuses_to_run_without_cuda(tmp_path):
     )
     assert done.returncode == 2 and "CUDA is not available" in done.stderr
     assert not output.exists()
+
+
+def test_the_pages_quote_the_settings_of_the_committed_run(bench):
+    from site_pages import DOCS
+
+    vocabs = sorted({r["vocab"] for r in bench["memory"]})
+    ja = (DOCS / "scale" / "large_vocabulary.md").read_text(encoding="utf-8")
+    en = (DOCS / "scale" / "large_vocabulary.en.md").read_text(encoding="utf-8")
+    assert f"$N = {bench['n']}$、$H = {bench['h']}$、$V$ は {vocabs[0]} と {vocabs[1]} です" in ja
+    assert f"$N = {bench['n']}$, $H = {bench['h']}$, $V$ of {vocabs[0]} and {vocabs[1]}" in en
+    assert f"（$N = {bench['n']}$、$H = {bench['h']}$、$V = {vocabs[-1]}$）" in ja
+    assert f"($N = {bench['n']}$, $H = {bench['h']}$, $V = {vocabs[-1]}$)" in en
+    assert bench["threads"] == 1 and "スレッドは 1 つ" in ja and "one PyTorch thread" in en
+    assert bench["repeats"] == 5 and "5 回繰り返します" in ja and "five times after" in en
+
+
+def test_what_the_page_reads_from_the_measurements(bench):
+    vocabs = sorted({r["vocab"] for r in bench["memory"]})
+    for vocab in vocabs:
+        one_tensor = bench["n"] * vocab * 4
+        naive = peak(bench, vocab, "float32", "naive")
+        assert 2 * one_tensor <= naive <= 3.5 * one_tensor
+        reference = peak(bench, vocab, "float32", "torch_reference")
+        assert abs(reference - naive) <= 0.05 * naive
+        for dtype in ("float32", "bfloat16"):
+            assert peak(bench, vocab, dtype, "chunked") < peak(bench, vocab, dtype, "naive")
+        fp32 = peak(bench, vocab, "float32", "chunked") / naive
+        bf16 = peak(bench, vocab, "bfloat16", "chunked") / peak(bench, vocab, "bfloat16", "naive")
+        assert bf16 > fp32  # the chunked version saves a smaller share in bfloat16
+        assert timing(bench, vocab, "chunked")["median_ratio_to_naive"] <= 1.3
+        torch_chunked = timing(bench, vocab, "torch_chunked")["median_ratio_to_naive"]
+        assert torch_chunked < timing(bench, vocab, "chunked")["median_ratio_to_naive"]
+        assert timing(bench, vocab, "torch_chunked_auto")["median_ratio_to_naive"] > 2
+    largest = vocabs[-1]
+    assert (
+        peak(bench, largest, "float32", "chunked") <= peak(bench, largest, "float32", "naive") / 8
+    )

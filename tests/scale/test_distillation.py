@@ -13,6 +13,7 @@ from site_pages import SNIPPETS
 
 RESULTS = SNIPPETS / "scale" / "distillation_results.json"
 MODELS = ("teacher", "student_labels", "student_distilled")
+NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +113,26 @@ def test_the_committed_results_are_complete(run):
 @pytest.mark.slow
 def test_rerunning_seed_0_reproduces_the_committed_numbers_exactly(run):
     assert run_seed(0) == run["seeds"]["0"]
+
+
+def test_the_pages_quote_the_settings_of_the_committed_run(run):
+    from site_pages import DOCS
+
+    s = run["settings"]
+    ja = (DOCS / "scale" / "distillation.md").read_text(encoding="utf-8")
+    en = (DOCS / "scale" / "distillation.en.md").read_text(encoding="utf-8")
+    for phrase in [
+        f"隠れ層 {s['teacher_hidden']} ユニット", f"隠れ層 {s['student_hidden']} ユニット",
+        f"$T = {s['temperature']:g}$、$\\alpha = {s['alpha']:g}$", f"学習率 {s['lr']:g}",
+        f"ミニバッチ {s['batch_size']}、{s['epochs']} エポック", f"{s['ece_bins']} 個の等幅のビン",
+        f"シードは {len(s['seeds'])} つ",
+    ]:  # fmt: skip
+        assert phrase in ja, phrase
+    for phrase in [
+        f"{s['teacher_hidden']} hidden units", f"{s['student_hidden']} hidden units",
+        f"$T = {s['temperature']:g}$, $\\alpha = {s['alpha']:g}$", f"learning rate {s['lr']:g}",
+        f"mini-batches of {s['batch_size']}, {s['epochs']} epochs",
+        f"{s['ece_bins']} equal-width bins",
+        f"There are {NUMBERS[len(s['seeds'])]} seeds",
+    ]:  # fmt: skip
+        assert phrase in en, phrase

@@ -252,6 +252,9 @@ def test_unsupported_arguments_fall_back_to_the_reference_path_with_a_warning(kw
     assert len(caught) == 1 and FALLBACK in caught[0]
     assert "chunked" not in out.grad_fn.name()
     assert torch.equal(out, F.linear_cross_entropy(hidden, weight, target, **kwargs))
+    if "label_smoothing" in kwargs:  # the reference path is the naive way, label smoothing too
+        ref = F.cross_entropy(F.linear(hidden, weight), target, label_smoothing=0.1)
+        assert torch.equal(out, ref)
 
 
 def test_an_int32_target_warns_then_fails_in_cross_entropy():
