@@ -136,3 +136,21 @@ def test_the_pages_quote_the_settings_of_the_committed_run(run):
         f"There are {NUMBERS[len(s['seeds'])]} seeds",
     ]:  # fmt: skip
         assert phrase in en, phrase
+
+
+def test_what_the_page_reads_from_the_results(run):
+    seeds = list(run["seeds"].values())
+
+    def mean(model, metric):
+        return sum(s[model][metric] for s in seeds) / len(seeds)
+
+    # "about unchanged": the mean test accuracies differ by less than one test image in 450.
+    assert abs(mean("student_distilled", "accuracy") - mean("student_labels", "accuracy")) < 1 / 450
+    wins = sum(s["student_distilled"]["accuracy"] > s["student_labels"]["accuracy"] for s in seeds)
+    losses = sum(
+        s["student_distilled"]["accuracy"] < s["student_labels"]["accuracy"] for s in seeds
+    )
+    assert wins >= 1 and losses >= 1  # up for some seeds, down for others
+    assert mean("student_distilled", "nll") > mean("student_labels", "nll")
+    assert mean("student_distilled", "ece") > mean("student_labels", "ece")
+    assert mean("teacher", "accuracy") > max(mean(m, "accuracy") for m in MODELS[1:])
