@@ -112,7 +112,7 @@ def test_what_the_page_reads_from_the_measurements(bench):
     for vocab in vocabs:
         one_tensor = bench["n"] * vocab * 4
         naive = peak(bench, vocab, "float32", "naive")
-        assert 2 * one_tensor <= naive <= 3.5 * one_tensor
+        assert 2.7 * one_tensor <= naive <= 3.3 * one_tensor  # "about three"
         reference = peak(bench, vocab, "float32", "torch_reference")
         assert abs(reference - naive) <= 0.05 * naive
         for dtype in ("float32", "bfloat16"):
@@ -120,7 +120,7 @@ def test_what_the_page_reads_from_the_measurements(bench):
         fp32 = peak(bench, vocab, "float32", "chunked") / naive
         bf16 = peak(bench, vocab, "bfloat16", "chunked") / peak(bench, vocab, "bfloat16", "naive")
         assert bf16 > fp32  # the chunked version saves a smaller share in bfloat16
-        assert timing(bench, vocab, "chunked")["median_ratio_to_naive"] <= 1.3
+        assert timing(bench, vocab, "chunked")["median_ratio_to_naive"] < 1  # "faster", goal 1.3
         torch_chunked = timing(bench, vocab, "torch_chunked")["median_ratio_to_naive"]
         assert torch_chunked < timing(bench, vocab, "chunked")["median_ratio_to_naive"]
         assert timing(bench, vocab, "torch_chunked_auto")["median_ratio_to_naive"] > 2

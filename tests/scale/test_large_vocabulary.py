@@ -90,9 +90,6 @@ def test_bfloat16_inputs_match_the_naive_way_on_the_upcast_values(bias):
     torch.testing.assert_close(ours.float(), ref, **BF16_VS_FLOAT32_TOL)
     for g_ours, g_ref in zip(ours_grads, grads(ref, *up), strict=True):
         torch.testing.assert_close(g_ours.float(), g_ref, **BF16_VS_FLOAT32_TOL)
-    # The naive way in bfloat16 itself is further from the float32 result than ours.
-    naive_bf16 = naive(hidden, weight, b, target)
-    assert (ours.float() - ref).abs() <= (naive_bf16.float() - ref).abs() + 1e-3
 
 
 def test_all_targets_ignored_gives_nan_for_mean_and_zero_for_sum_like_cross_entropy():
