@@ -198,6 +198,8 @@ def _check_and_apply(hidden, weight, target, bias, ignore_index, reduction, chun
 
 if __name__ == "__main__":
     # --8<-- [start:memory_formula]
+    import torch
+
     def logits_bytes(n: int, v: int, dtype: torch.dtype) -> int:
         """Bytes of one (N, V) tensor: the logits, log_softmax's output, or their gradient."""
         return n * v * torch.empty((), dtype=dtype).element_size()
