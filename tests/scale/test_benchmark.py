@@ -124,7 +124,12 @@ def test_what_the_page_reads_from_the_measurements(bench):
         torch_chunked = timing(bench, vocab, "torch_chunked")["median_ratio_to_naive"]
         assert torch_chunked < timing(bench, vocab, "chunked")["median_ratio_to_naive"]
         assert timing(bench, vocab, "torch_chunked_auto")["median_ratio_to_naive"] > 2
-    largest = vocabs[-1]
+    smallest, largest = vocabs[0], vocabs[-1]
+    ratio = peak(bench, smallest, "float32", "chunked") / peak(bench, smallest, "float32", "naive")
+    assert 0.28 <= ratio <= 0.38  # "about 1/3"
+    assert peak(bench, smallest, "float32", "chunked") > peak(
+        bench, smallest, "float32", "torch_chunked"
+    )
     assert (
         peak(bench, largest, "float32", "chunked") <= peak(bench, largest, "float32", "naive") / 8
     )
