@@ -20,6 +20,7 @@ SHORT_RUN_ARGUMENTS: dict[str, list[str]] = {
     "training/benchmark.py": ["--runs", "1", "--epochs", "2", "--output", "short.json"],
     # Builds the whole site six times; tests/contributing checks its parts and its results.
     "contributing/build_benchmark.py": ["--help"],
+    "scale/benchmark.py": "--n 64 --h 8 --vocab 256 --repeats 1 --output short.json".split(),
 }
 
 
