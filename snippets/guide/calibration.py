@@ -291,6 +291,15 @@ if __name__ == "__main__":
     print(f'<div class="plot">{svg[svg.index("<svg") :]}</div>')
     # --8<-- [end:diagrams]
 
+    # --8<-- [start:all_runs]
+    sys.path.insert(0, str(here))  # loss_comparison.py reads the committed results
+    import loss_comparison as lc
+
+    results = lc.load()
+    print(lc.scaling_table(results, list(results["losses"]), "ece"), end="\n\n")
+    print(lc.scaling_table(results, list(results["losses"]), "nll"))
+    # --8<-- [end:all_runs]
+
     # --8<-- [start:errors]
     bad_calls = {
         "integer logits": lambda: fit_temperature(torch.ones(4, 3, dtype=torch.long), target),

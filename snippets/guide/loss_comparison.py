@@ -148,6 +148,47 @@ def delta_table(results: dict, losses: list[str], headline: dict[str, str]) -> s
     return "\n".join(lines)
 
 
+def pairwise_table(results: dict, regime: str, metric: str, losses: list[str]) -> str:
+    """Paired differences between losses, seed by seed: the cell in row a, column b is the mean
+    over seeds of (a - b) and the number of seeds in which a did better than b."""
+    n = len(seeds(results))
+    short = [SHORT_NAMES[x] for x in losses]
+    lines = [
+        f"{METRIC_LABELS[metric]}, row − column: mean paired Δ (seeds in which the row did better)",
+        "",
+        "| | " + " | ".join(short[1:]) + " |",
+        "| --- |" + " ---: |" * (len(losses) - 1),
+    ]
+    for i, a in enumerate(losses[:-1]):
+        cells = [SHORT_NAMES[a]]
+        for j, b in enumerate(losses[1:], start=1):
+            if j <= i:
+                cells.append("")
+                continue
+            d, k = delta(results, regime, a, metric, b), wins(results, regime, a, metric, b)
+            cells.append(f"{d:+.3f}{NBSP}({k}/{n})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def scaling_table(results: dict, losses: list[str], metric: str = "ece") -> str:
+    """The metric before → after temperature scaling in every regime (means over seeds), with
+    the number of seeds in which temperature scaling lowered it."""
+    n = len(seeds(results))
+    regimes = list(REGIME_LABELS)
+    header = ["loss", *(f"{METRIC_LABELS[metric]} ({REGIME_LABELS[g]})" for g in regimes)]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * len(regimes)]
+    for loss in losses:
+        cells = [results["losses"][loss]]
+        for regime in regimes:
+            before = values(results, regime, loss, metric)
+            after = values(results, regime, loss, f"{metric}_ts")
+            lowered = int((after < before).sum())
+            cells.append(f"{before.mean():.3f} → {after.mean():.3f}{NBSP}({lowered}/{n})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 HEADLINE = {"balanced": "accuracy", "long_tailed": "balanced_accuracy", "noisy": "accuracy"}
 GAIN_DELTA, GAIN_SEEDS = 0.01, 0.8  # a gain: mean paired Δ >= 0.01, better in >= 80% of seeds
 

@@ -6,6 +6,7 @@ Each claim test quotes the English sentence it checks; the Japanese page states 
 
 import contextlib
 import io
+import itertools
 import math
 import re
 import runpy
@@ -281,3 +282,192 @@ def test_page_prints_its_tables_and_one_plot(page):
     assert re.search(r"fitted temperature: 3\.\d{3} \(true: 3\)", output)
     assert "argmax unchanged: True" in output
     assert output.count("ValueError") == 7
+
+
+# The page's claims -------------------------------------------------------------------------------
+
+
+def ece_by_bins(page, binning):
+    namespace, _ = page
+    _, test_logits = namespace["runs"]["ce"]
+    y_test = namespace["y_test"]
+    return [
+        cal.expected_calibration_error(test_logits, y_test, bins, binning)
+        for bins in (5, 10, 15, 20, 30, 50, 100)
+    ]
+
+
+@pytest.mark.slow
+def test_most_predictions_fall_into_the_last_of_15_bins(page):
+    """ "with 15 equal-width bins, only 9 bins hold any prediction, and the last one,
+    confidences above 14/15, holds 454 of the 500"."""
+    namespace, _ = page
+    counts = cal.reliability_bins(namespace["runs"]["ce"][1], namespace["y_test"], 15)["count"]
+    assert sum(n > 0 for n in counts) == 9 and counts[-1] == 454 and sum(counts) == 500
+
+
+@pytest.mark.slow
+def test_equal_width_ece_grows_with_the_number_of_bins_and_equal_mass_is_lower(page):
+    """ "an ECE from 0.018 to 0.040 depending on the number of equal-width bins. Here it never
+    went down as bins were added (5 and 10 bins give the same value up to rounding), and it
+    more than doubled from 10 to 100 bins" / "Equal-mass bins gave a lower ECE than equal-width
+    bins for every number of bins in the table (0.009 to 0.029)"."""
+    width, mass = ece_by_bins(page, "equal_width"), ece_by_bins(page, "equal_mass")
+    assert f"{min(width):.3f}" == "0.018" and f"{max(width):.3f}" == "0.040"
+    assert all(a <= b + 1e-12 for a, b in itertools.pairwise(width))
+    assert width[0] == pytest.approx(width[1], abs=1e-12) and width[-1] > 2 * width[1]
+    assert all(m < w for m, w in zip(mass, width, strict=True))
+    assert f"{min(mass):.3f}" == "0.009" and f"{max(mass):.3f}" == "0.029"
+
+
+def test_the_experiment_uses_15_equal_width_bins_and_500_test_images():
+    """ "The experiment uses 15 equal-width bins, as Guo et al. did, and 500 test images"."""
+    assert cl.CONFIG["ece_bins"] == 15
+    assert all(sum(r["reliability"]["count"]) == 500 for r in R["runs"])
+
+
+def seed0(loss):
+    return committed("balanced", 0, loss)
+
+
+def test_seed0_cross_entropy_was_calibrated_and_scaling_made_it_slightly_worse():
+    """ "Cross-entropy's probabilities were already close to calibrated (ECE 0.019). The
+    temperature fitted on the 200 validation images, T = 0.88, made its test NLL and ECE
+    slightly worse"."""
+    ce = seed0("ce")
+    assert f"{ce['ece']:.3f}" == "0.019" and f"{ce['temperature']:.2f}" == "0.88"
+    assert (
+        ce["ece"] < ce["ece_ts"] < ce["ece"] + 0.01 and ce["nll"] < ce["nll_ts"] < ce["nll"] + 0.02
+    )
+
+
+def test_seed0_label_smoothing_and_focal_were_underconfident_and_scaling_fixed_them():
+    """ "Label smoothing and focal loss were underconfident (T about 0.4). Temperature scaling
+    cut label smoothing's ECE about tenfold and its NLL by more than half, and roughly halved
+    focal loss's ECE while its NLL barely moved"."""
+    ls, focal = seed0("label_smoothing"), seed0("focal")
+    assert 0.35 < ls["temperature"] < 0.45 and 0.35 < focal["temperature"] < 0.45
+    assert 9 < ls["ece"] / ls["ece_ts"] < 12 and ls["nll_ts"] < ls["nll"] / 2
+    assert 0.4 < focal["ece_ts"] / focal["ece"] < 0.6
+    assert abs(focal["nll_ts"] - focal["nll"]) < 0.01
+    for run in (seed0("ce"), ls, focal):
+        assert run["accuracy_ts"] == run["accuracy"]
+
+
+def gap(table):
+    """Mean confidence minus accuracy, weighted by the bins' counts."""
+    n = sum(table["count"])
+    return sum(
+        c / n * (conf - acc)
+        for c, conf, acc in zip(table["count"], table["confidence"], table["accuracy"], strict=True)
+        if c
+    )
+
+
+def test_seed0_diagrams_move_label_smoothing_and_focal_towards_the_diagonal():
+    """ "Before temperature scaling, the points of label smoothing and focal loss lie above the
+    diagonal (underconfident); after it, their mean gap between confidence and accuracy is
+    smaller. Cross-entropy's points were near the diagonal before, and stay near it"."""
+    for loss in ("label_smoothing", "focal"):
+        run = seed0(loss)
+        assert gap(run["reliability"]) < 0
+        assert abs(gap(run["reliability_ts"])) < abs(gap(run["reliability"]))
+    ce = seed0("ce")
+    assert abs(gap(ce["reliability"])) < 0.02 and abs(gap(ce["reliability_ts"])) < 0.02
+
+
+def lowered(regime, loss, metric):
+    before, after = lc.values(R, regime, loss, metric), lc.values(R, regime, loss, f"{metric}_ts")
+    return int((after < before).sum())
+
+
+def test_scaling_lowered_ece_in_every_seed_wherever_it_was_above_01():
+    """ "Every loss whose mean ECE was above 0.1 had a lower ECE after temperature scaling in
+    every seed"."""
+    pairs = [(g, x) for g in cl.REGIMES for x in cl.LOSSES if lc.mean(R, g, x, "ece") > 0.1]
+    assert len(pairs) >= 10
+    assert all(lowered(g, x, "ece") == 5 for g, x in pairs)
+
+
+def test_scaling_lowered_nll_in_every_seed_long_tailed_and_all_but_three_noisy():
+    """ "In the long-tailed regime temperature scaling lowered the test NLL of every loss in
+    every seed; with noisy labels, of every loss but Poly-1, GCE and SCE, whose NLL hardly
+    moved"."""
+    assert all(lowered("long_tailed", x, "nll") == 5 for x in cl.LOSSES)
+    exceptions = {x for x in cl.LOSSES if lowered("noisy", x, "nll") < 5}
+    assert exceptions == {"poly1", "gce", "sce"}
+    for x in exceptions:
+        assert abs(lc.mean(R, "noisy", x, "nll_ts") - lc.mean(R, "noisy", x, "nll")) < 0.03
+
+
+def test_scaling_did_not_help_the_calibrated_losses_of_the_balanced_regime():
+    """ "In the balanced regime nine losses had a mean ECE below 0.02; for each of them
+    temperature scaling lowered ECE, and NLL, in at most 3 of 5 seeds, and it never lowered
+    cross-entropy's ECE"."""
+    calibrated = [x for x in cl.LOSSES if lc.mean(R, "balanced", x, "ece") < 0.02]
+    assert len(calibrated) == 9
+    for x in calibrated:
+        assert lowered("balanced", x, "ece") <= 3 and lowered("balanced", x, "nll") <= 3, x
+    assert lowered("balanced", "ce", "ece") == 0
+
+
+def test_after_scaling_the_lowest_nll_belongs_to_the_most_accurate_loss():
+    """ "After temperature scaling, in each regime, the loss with the lowest NLL was also the
+    most accurate one (...): label smoothing (balanced), the logit-adjusted loss (long-tailed)
+    and GCE (noisy)"."""
+    expected = {"balanced": "label_smoothing", "long_tailed": "logit_adjusted", "noisy": "gce"}
+    for regime, loss in expected.items():
+        metric = lc.HEADLINE[regime]
+        assert min(cl.LOSSES, key=lambda x: lc.mean(R, regime, x, "nll_ts")) == loss
+        assert max(cl.LOSSES, key=lambda x: lc.mean(R, regime, x, metric)) == loss
+
+
+def test_label_smoothing_and_focal_were_worse_calibrated_than_ce_on_balanced_data():
+    """ "their ECE was higher than cross-entropy's in every seed"."""
+    for loss in ("label_smoothing", "focal"):
+        assert np.all(lc.values(R, "balanced", loss, "ece") > lc.values(R, "balanced", "ce", "ece"))
+
+
+def test_label_smoothing_temperature_below_1_everywhere_and_focal_in_two_regimes():
+    """ "Label smoothing's fitted temperature was below 1 in every run of every regime (at most
+    0.95), and focal loss's in every seed of the balanced and noisy regimes"."""
+    ls = np.concatenate([lc.values(R, g, "label_smoothing", "temperature") for g in cl.REGIMES])
+    assert ls.max() < 1 and f"{ls.max():.2f}" == "0.95"
+    for regime in ("balanced", "noisy"):
+        assert np.all(lc.values(R, regime, "focal", "temperature") < 1)
+    assert lc.values(R, "long_tailed", "focal", "temperature").max() > 1
+
+
+def test_label_smoothing_and_focal_after_scaling_against_ce_after_scaling():
+    """ "Label smoothing followed by temperature scaling had a lower test NLL than cross-entropy
+    followed by temperature scaling in every seed of the balanced and long-tailed regimes, and
+    in 4 of 5 seeds with noisy labels" / focal: "higher (...) in every seed of the balanced and
+    noisy regimes; only in the long-tailed regime was it lower, in 4 of 5 seeds"."""
+    expected = {
+        "label_smoothing": {"balanced": 5, "long_tailed": 5, "noisy": 4},
+        "focal": {"balanced": 0, "long_tailed": 4, "noisy": 0},
+    }
+    for loss, by_regime in expected.items():
+        for regime, k in by_regime.items():
+            a, b = lc.values(R, regime, loss, "nll_ts"), lc.values(R, regime, "ce", "nll_ts")
+            assert int((a < b).sum()) == k and (k > 0 or np.all(a > b)), (loss, regime)
+
+
+def test_focal_had_the_lowest_long_tailed_ece_and_scaling_raised_it_in_3_of_5_seeds():
+    """ "In the long-tailed regime focal loss had the lowest ECE of all losses before
+    temperature scaling, and temperature scaling raised it in 3 of 5 seeds"."""
+    assert min(cl.LOSSES, key=lambda x: lc.mean(R, "long_tailed", x, "ece")) == "focal"
+    before, after = (lc.values(R, "long_tailed", "focal", m) for m in ("ece", "ece_ts"))
+    assert int((after > before).sum()) == 3
+
+
+def test_label_smoothing_target_is_one_minus_eps_plus_eps_over_c():
+    """ "Label smoothing trains towards a target of 1 - eps + eps / C for the true class"."""
+    logits = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([0, 1, 2, 3, 0, 1])
+    eps, c = 0.1, 4
+    soft = torch.full((6, c), eps / c)
+    soft[torch.arange(6), target] = 1 - eps + eps / c
+    assert torch.allclose(
+        F.cross_entropy(logits, target, label_smoothing=eps), F.cross_entropy(logits, soft)
+    )
