@@ -153,12 +153,12 @@ class TemperatureScaling(nn.Module):
         return f"temperature={self.temperature.item():.4f}"
 
 
-# --8<-- [end:temperature]
-
-
 def nll(logits: Tensor, target: Tensor) -> float:
     """Mean negative log-likelihood in float64."""
     return F.cross_entropy(logits.double(), target).item()
+
+
+# --8<-- [end:temperature]
 
 
 if __name__ == "__main__":
