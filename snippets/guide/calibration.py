@@ -92,7 +92,7 @@ def expected_calibration_error(
 
 # --8<-- [start:temperature]
 def fit_temperature(logits: Tensor, target: Tensor) -> float:
-    """The temperature T > 0 that minimises the mean NLL of softmax(logits / T) on a held-out
+    """The temperature T > 0 that minimizes the mean NLL of softmax(logits / T) on a held-out
     split (temperature scaling, Guo et al. 2017). Use validation logits, never test logits.
 
     The NLL is convex in beta = 1 / T, so its derivative in beta, mean(E_p[z] - z_y), is
@@ -107,7 +107,7 @@ def fit_temperature(logits: Tensor, target: Tensor) -> float:
     if bool((z_true >= z.max(dim=1).values).all()):
         raise ValueError(
             "every validation prediction is right, so the NLL keeps decreasing as T -> 0 and "
-            "no temperature minimises it; use a larger validation split"
+            "no temperature minimizes it; use a larger validation split"
         )
 
     def slope(log_beta: float) -> float:  # d NLL / d beta at beta = exp(log_beta)
@@ -121,9 +121,9 @@ def fit_temperature(logits: Tensor, target: Tensor) -> float:
         )
     low, high = math.log(1e-3), math.log(1e3)  # log(beta) bounds: T from 1e3 down to 1e-3
     if slope(low) > 0:
-        raise ValueError("the NLL-minimising temperature is above 1e3")
+        raise ValueError("the NLL-minimizing temperature is above 1e3")
     if slope(high) < 0:
-        raise ValueError("the NLL-minimising temperature is below 1e-3")
+        raise ValueError("the NLL-minimizing temperature is below 1e-3")
     for _ in range(100):  # 100 halvings of an interval of width 13.8 reach float64 precision
         middle = (low + high) / 2
         low, high = (middle, high) if slope(middle) < 0 else (low, middle)

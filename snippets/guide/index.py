@@ -37,7 +37,7 @@ FLOW = [
 DEFAULT = {"href": "#balanced-and-clean", "leaf": ["CE + LS 0.1"],
            "evidence": [("balanced", "accuracy", ["label_smoothing"])]}  # fmt: skip
 LINE = 19  # line height in SVG units
-TEXT = "fill: var(--md-typeset-color)"  # the page's text colour, light or dark scheme
+TEXT = "fill: var(--md-typeset-color)"  # the page's text color, light or dark scheme
 INK = "var(--md-default-fg-color--light)"  # lines and borders
 
 
@@ -89,7 +89,7 @@ def box(x, y, width, lines, href, leaf) -> tuple[str, float]:
 
 
 def arrow(x1, y1, x2, y2, label) -> str:
-    """A line with an arrowhead, labelled ✓ (yes) above or ✗ (no) to its right."""
+    """A line with an arrowhead, labeled ✓ (yes) above or ✗ (no) to its right."""
     across = y1 == y2
     lx, ly = ((x1 + x2) / 2, y1 - 6) if across else (x1 + 8, (y1 + y2) / 2 + 5)
     return (

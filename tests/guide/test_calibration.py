@@ -127,7 +127,7 @@ def test_fit_temperature_returns_the_minimum_of_the_nll():
     best = nll(logits, labels, t)
     for factor in (1 - 1e-4, 1 + 1e-4, 0.9, 1.1):
         assert best <= nll(logits, labels, t * factor)
-    # An independent minimiser: scipy's bounded Brent search on log T.
+    # An independent minimizer: scipy's bounded Brent search on log T.
     found = minimize_scalar(
         lambda log_t: nll(logits, labels, math.exp(log_t)),
         bounds=(math.log(0.1), math.log(10)),
@@ -224,7 +224,7 @@ def test_every_run_of_the_experiment_kept_its_accuracy_after_temperature_scaling
 
 
 def test_the_temperature_was_fitted_on_the_validation_split_and_lowered_its_nll():
-    """Temperature scaling minimises the validation NLL: it never raised it."""
+    """Temperature scaling minimizes the validation NLL: it never raised it."""
     for r in R["runs"]:
         before, after = r["val_nll"]
         assert after <= before + 1e-12, (r["regime"], r["seed"], r["loss"])

@@ -370,7 +370,7 @@ def diagram(page_code):
     return namespace["flow_svg"](namespace["FLOW"], namespace["DEFAULT"])
 
 
-def test_diagram_is_well_formed_svg_with_labelled_arrows(diagram):
+def test_diagram_is_well_formed_svg_with_labeled_arrows(diagram):
     root = ET.fromstring(diagram)
     svg = root.find("{http://www.w3.org/2000/svg}svg")
     assert svg is not None and svg.find("{http://www.w3.org/2000/svg}title").text
