@@ -1,8 +1,11 @@
 """Compare losses for multi-class classification on scikit-learn's digits, on a CPU.
 
 Three training regimes (balanced; long-tailed with imbalance ratio 100; 40% symmetric label
-noise), one small MLP, one optimizer budget, several seeds. Every run is deterministic, so the
-committed results in results/ can be reproduced bit for bit:
+noise), one small MLP, one optimizer budget, several seeds. A balanced validation split with
+correct labels, carved from the training pool (never from the test split), is used for one
+thing only: fitting each model's temperature (temperature scaling); the test metrics are
+reported before and after it. Every run is deterministic, so the committed results in results/
+can be reproduced bit for bit:
 
     .venv/bin/python snippets/experiments/compare_losses.py            # everything, a few minutes
     .venv/bin/python snippets/experiments/compare_losses.py --regimes long_tailed --seeds 0 \
@@ -32,8 +35,10 @@ from sklearn.metrics import (
 from torch import nn
 from tqdm import tqdm
 
-# The losses come from the sibling folder snippets/losses/, one file per loss page.
+# The losses come from the sibling folder snippets/losses/, one file per loss page; ECE and
+# temperature scaling from snippets/guide/calibration.py.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from guide.calibration import expected_calibration_error, fit_temperature, reliability_bins
 from losses.class_balanced import class_balanced_weights
 from losses.focal import focal_loss
 from losses.ldam import LDAMLoss
@@ -50,6 +55,7 @@ CONFIG = {
     "dataset": "sklearn.datasets.load_digits (1797 images, 8x8, 10 classes)",
     "features": "pixel / 16",
     "test_per_class": 50,  # test split: 50 images of every class, so it is balanced
+    "val_per_class": 20,  # validation split: 20 more of every class, correct labels, balanced
     "long_tailed_max": 100,  # long-tailed training split: n_c = round(100 * 100 ** (-r / 9))
     "imbalance_ratio": 100,
     "noise_rate": 0.4,  # this fraction of training labels is replaced by a different class
@@ -62,6 +68,7 @@ CONFIG = {
     "momentum": 0.9,
     "weight_decay": 5e-4,
     "drw_start_fraction": 0.8,  # LDAM-DRW: class-balanced weights from this fraction of steps
+    "cosine_scale": 30.0,  # LDAM-DRW and cosine CE: s * cos(feature, class vector), s = 30
     "ece_bins": 15,
     "seeds": [0, 1, 2, 3, 4],
 }
@@ -78,24 +85,28 @@ LOSSES = {
     "poly1": "Poly-1 ε=1",
     "logit_adjusted": "LA loss τ=1",
     "posthoc_la": "CE + post-hoc LA τ=1",
-    "ldam_drw": "LDAM-DRW",
+    "cosine_ce": "cosine CE s=30",
+    "ldam_drw": "LDAM-DRW s=30",
     "gce": "GCE q=0.7",
     "sce": "SCE α=0.1 β=1",
 }
 POSTHOC = {"posthoc_la": "ce"}  # computed from another loss's trained model, not trained itself
-METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "nll", "ece")
+COSINE = ("cosine_ce", "ldam_drw")  # trained with a cosine head: logits = s * cos(h, w_c)
+METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "nll", "ece", "nll_ts", "ece_ts")
 NOTES = {
     "accuracy": "test accuracy; the test split is balanced, so it equals balanced_accuracy",
     "nll": "sklearn.metrics.log_loss of the softmax of the loss's logits, in float64",
     "ece": "expected calibration error, 15 equal-width bins of the top-1 confidence",
+    "temperature": "fit_temperature on the validation split's logits and labels",
+    "nll_ts": "nll of the test logits divided by the temperature",
+    "ece_ts": "ece of the test logits divided by the temperature",
+    "accuracy_ts": "accuracy of the test logits divided by the temperature",
+    "val_nll": "validation NLL before and after temperature scaling",
     "train_accuracy": "accuracy on the labels the model was trained on (noisy in 'noisy')",
     "train_time_s": "CPU seconds spent in training steps (one thread); depends on the machine",
     "test_accuracy_curve": "test accuracy every curve_every steps; never used to stop early",
     "posthoc_la": "CE's trained model with its logits adjusted at test time; CE's train time",
 }
-# LDAM's scale=30 (Cao et al.) multiplies cosine logits in [-1, 1]; this MLP's last layer is a
-# plain linear layer, so its logits are used as they are.
-LDAM_SCALE = 1.0
 DRW_BETA = 0.9999  # deferred re-weighting uses class-balanced weights with this beta (Cao et al.)
 
 
@@ -114,16 +125,20 @@ def symmetric_noise(labels: np.ndarray, rate: float, classes: int, rng) -> np.nd
 
 
 def split_indices(regime: str, seed: int, config: dict = CONFIG):
-    """Indices into load_digits() of the training and test images, and the training labels
-    (noisy in the "noisy" regime). The same for every loss, different for every seed."""
+    """Indices into load_digits() of the training, validation and test images, and the training
+    labels (noisy in the "noisy" regime). The same for every loss, different for every seed.
+    The validation split comes out of the training pool before the regime is applied, so it is
+    balanced and its labels are correct in every regime."""
     y = load_digits().target.astype(np.int64)
     classes = int(y.max()) + 1
     rng = np.random.default_rng([seed, REGIMES.index(regime)])
-    test, pool = [], []
+    test, val, pool = [], [], []
+    held_out = config["test_per_class"] + config["val_per_class"]
     for c in range(classes):
         members = rng.permutation(np.flatnonzero(y == c))
         test.append(members[: config["test_per_class"]])  # a balanced test split
-        pool.append(members[config["test_per_class"] :])
+        val.append(members[config["test_per_class"] : held_out])  # a balanced validation split
+        pool.append(members[held_out:])
     if regime == "long_tailed":
         # Classes take the ranks of the exponential profile in a random order.
         counts = long_tailed_counts(classes, config["long_tailed_max"], config["imbalance_ratio"])
@@ -133,57 +148,41 @@ def split_indices(regime: str, seed: int, config: dict = CONFIG):
     y_train = y[train]
     if regime == "noisy":
         y_train = symmetric_noise(y_train, config["noise_rate"], classes, rng)
-    return train, np.sort(np.concatenate(test)), y_train
+    return train, np.sort(np.concatenate(val)), np.sort(np.concatenate(test)), y_train
 
 
 def make_split(regime: str, seed: int, config: dict = CONFIG):
-    """x_train, y_train, x_test, y_test (numpy) and the number of classes."""
+    """x_train, y_train, x_val, y_val, x_test, y_test (numpy) and the number of classes."""
     digits = load_digits()
     x, y = digits.data.astype(np.float32) / 16.0, digits.target.astype(np.int64)
-    train, test, y_train = split_indices(regime, seed, config)
-    return x[train], y_train, x[test], y[test], int(y.max()) + 1
+    train, val, test, y_train = split_indices(regime, seed, config)
+    return x[train], y_train, x[val], y[val], x[test], y[test], int(y.max()) + 1
 
 
-def reliability_bins(probabilities: np.ndarray, target: np.ndarray, bins: int = 15) -> dict:
-    """Count, mean confidence and accuracy of the top-1 prediction in equal-width bins."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == target
-    # Bin b holds the confidences in (edges[b], edges[b + 1]], as in Guo et al.'s code;
-    # bin 0 also holds a confidence of exactly 0.
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
-    table = {"count": [], "confidence": [], "accuracy": []}
-    for b in range(bins):
-        members = index == b
-        table["count"].append(int(members.sum()))
-        table["confidence"].append(float(confidence[members].mean()) if members.any() else None)
-        table["accuracy"].append(float(correct[members].mean()) if members.any() else None)
-    return table
+class CosineHead(nn.Module):
+    """cos(h, w_c) for every class c: normalized features times normalized class vectors, as in
+    the LDAM paper's NormedLinear. It wraps a linear layer to reuse its initial weight (its
+    bias is not used); the loss multiplies the cosines by its scale s."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.linear = linear
+
+    def forward(self, features):
+        return F.normalize(features, dim=1) @ F.normalize(self.linear.weight, dim=1).T
 
 
-def expected_calibration_error(probabilities: np.ndarray, target: np.ndarray, bins: int = 15):
-    """ECE = sum over bins of (bin size / n) * |accuracy - mean confidence| (Guo et al. 2017)."""
-    table = reliability_bins(probabilities, target, bins)
-    n = sum(table["count"])
-    return sum(
-        count / n * abs(accuracy - confidence)
-        for count, confidence, accuracy in zip(*table.values(), strict=True)
-        if count
-    )
+def make_model(features: int, classes: int, hidden: int, cosine: bool = False) -> nn.Module:
+    """The MLP 64 -> hidden -> hidden -> classes; with cosine=True its last layer is a cosine
+    head built on the same initial weight."""
+    layers = [nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()]
+    last = nn.Linear(hidden, classes)  # created last, so every model starts from one draw
+    return nn.Sequential(*layers, CosineHead(last) if cosine else last)
 
 
-def make_model(features: int, classes: int, hidden: int) -> nn.Module:
-    return nn.Sequential(
-        nn.Linear(features, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, classes),
-    )
-
-
-def make_criterion(name: str, class_counts: torch.Tensor):
-    """The training loss as a function (logits, target) -> scalar, from the training counts."""
+def make_criterion(name: str, class_counts: torch.Tensor, config: dict = CONFIG):
+    """The training loss as a function (logits, target) -> scalar, from the training counts.
+    For the cosine-head losses the "logits" are the cosines, which the loss multiplies by s."""
     prior = class_counts / class_counts.sum()
     if name == "ce":
         return F.cross_entropy
@@ -201,8 +200,10 @@ def make_criterion(name: str, class_counts: torch.Tensor):
         return lambda z, y: poly1_cross_entropy(z, y, epsilon=1.0)
     if name == "logit_adjusted":
         return lambda z, y: logit_adjusted_cross_entropy(z, y, prior, tau=1.0)
+    if name == "cosine_ce":  # LDAM without margins is CE of s * cosine
+        return LDAMLoss(class_counts, max_margin=0.0, scale=config["cosine_scale"])
     if name == "ldam_drw":
-        return LDAMLoss(class_counts, max_margin=0.5, scale=LDAM_SCALE)
+        return LDAMLoss(class_counts, max_margin=0.5, scale=config["cosine_scale"])
     if name == "gce":
         return lambda z, y: generalized_cross_entropy(z, y, q=0.7)
     if name == "sce":
@@ -210,10 +211,10 @@ def make_criterion(name: str, class_counts: torch.Tensor):
     raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
 
 
-def predicted_logits(name: str, model_logits: torch.Tensor, class_counts: torch.Tensor):
+def predicted_logits(name, model_logits, class_counts, config: dict = CONFIG):
     """The logits whose softmax is the model's predicted distribution under its loss."""
-    if name == "ldam_drw":  # LDAM trains softmax(scale * z): that is its predicted distribution
-        return model_logits * LDAM_SCALE
+    if name in COSINE:  # softmax(s * cosine), without margins: the predicted distribution
+        return model_logits * config["cosine_scale"]
     if name == "posthoc_la":  # CE's logits minus tau * log(prior)
         return post_hoc_logit_adjustment(model_logits, class_counts / class_counts.sum(), tau=1.0)
     return model_logits
@@ -226,7 +227,7 @@ def train(name, x_train, y_train, x_test, classes, seed, config=CONFIG):
     curve_every steps, and the criterion.
     """
     torch.manual_seed(seed)  # the same initial weights for every loss
-    model = make_model(x_train.shape[1], classes, config["hidden"])
+    model = make_model(x_train.shape[1], classes, config["hidden"], cosine=name in COSINE)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=config["lr"],
@@ -234,7 +235,7 @@ def train(name, x_train, y_train, x_test, classes, seed, config=CONFIG):
         weight_decay=config["weight_decay"],
     )
     counts = torch.bincount(y_train, minlength=classes).float()
-    criterion = make_criterion(name, counts)
+    criterion = make_criterion(name, counts, config)
     order = torch.Generator().manual_seed(seed)  # the same mini-batches for every loss
     drw_start = int(config["drw_start_fraction"] * config["steps"])
     checkpoints, seconds, step = [], 0.0, 0
@@ -257,42 +258,58 @@ def train(name, x_train, y_train, x_test, classes, seed, config=CONFIG):
     return model, seconds, checkpoints, criterion
 
 
-def evaluate(probabilities: np.ndarray, target: np.ndarray, classes: int, bins: int) -> dict:
-    """The test metrics of one run, from scikit-learn (ECE excepted)."""
+def evaluate(logits: torch.Tensor, target: np.ndarray, classes: int, bins: int) -> dict:
+    """The test metrics of one run from its logits: scikit-learn's on the softmax in float64,
+    and ECE from snippets/guide/calibration.py."""
     labels = list(range(classes))
+    probabilities = torch.softmax(logits.double(), dim=1).numpy()
     predicted = probabilities.argmax(axis=1)
+    target_tensor = torch.from_numpy(target)
     return {
         "accuracy": float(accuracy_score(target, predicted)),
         "balanced_accuracy": float(balanced_accuracy_score(target, predicted)),
         "macro_f1": float(f1_score(target, predicted, average="macro", labels=labels)),
         "nll": float(log_loss(target, probabilities, labels=labels)),
-        "ece": float(expected_calibration_error(probabilities, target, bins)),
+        "ece": float(expected_calibration_error(logits, target_tensor, bins)),
         "per_class_recall": [
             float(r) for r in recall_score(target, predicted, average=None, labels=labels)
         ],
-        "reliability": reliability_bins(probabilities, target, bins),
+        "reliability": reliability_bins(logits, target_tensor, bins),
     }
 
 
 def record(name, outcome, data, config=CONFIG) -> dict:
     """Everything the pages show about one run, from train()'s outcome and the data."""
     model, seconds, checkpoints, _ = outcome
-    x_train, y_train, x_test, y_test, classes = data
+    x_train, y_train, x_val, y_val, x_test, y_test, classes = data
     counts = torch.bincount(y_train, minlength=classes).float()
     with torch.no_grad():
-        test_logits = predicted_logits(name, model(x_test), counts)
-        train_logits = predicted_logits(name, model(x_train), counts)
-    probabilities = torch.softmax(test_logits.double(), dim=1).numpy()
-    result = evaluate(probabilities, y_test, classes, config["ece_bins"])
-    curve = [predicted_logits(name, c, counts).argmax(dim=1) for c in checkpoints]
+        test_logits = predicted_logits(name, model(x_test), counts, config)
+        val_logits = predicted_logits(name, model(x_val), counts, config)
+        train_logits = predicted_logits(name, model(x_train), counts, config)
+    result = evaluate(test_logits, y_test, classes, config["ece_bins"])
+    # Temperature scaling: T from the validation split only, then the test logits divided by it.
+    temperature = fit_temperature(val_logits, y_val)
+    scaled = evaluate(test_logits.double() / temperature, y_test, classes, config["ece_bins"])
+    val_nll = [
+        F.cross_entropy(v.double(), y_val).item()
+        for v in (val_logits, val_logits.double() / temperature)
+    ]
+    curve = [predicted_logits(name, c, counts, config).argmax(dim=1) for c in checkpoints]
     return {
         "loss": name,
-        **{metric: result[metric] for metric in METRICS},
+        **{metric: result[metric] for metric in METRICS if not metric.endswith("_ts")},
+        "temperature": temperature,
+        "nll_ts": scaled["nll"],
+        "ece_ts": scaled["ece"],
+        "accuracy_ts": scaled["accuracy"],
+        "val_nll": val_nll,
         "train_accuracy": float(accuracy_score(y_train, train_logits.argmax(dim=1))),
         "train_time_s": seconds,
         "train_class_counts": [int(n) for n in counts],
         "per_class_recall": result["per_class_recall"],
         "reliability": result["reliability"],
+        "reliability_ts": scaled["reliability"],
         "test_accuracy_curve": [float(accuracy_score(y_test, p)) for p in curve],
     }
 
@@ -308,17 +325,21 @@ def run(regimes, seeds, losses, config=CONFIG, progress=True) -> list[dict]:
     with tqdm(total=total, disable=not progress, unit="run") as bar:
         for regime in regimes:
             for seed in seeds:
-                x_train, y_train, x_test, y_test, classes = make_split(regime, seed, config)
+                x_train, y_train, x_val, y_val, x_test, y_test, classes = make_split(
+                    regime, seed, config
+                )
                 data = (
                     torch.from_numpy(x_train),
                     torch.from_numpy(y_train),
+                    torch.from_numpy(x_val),
+                    torch.from_numpy(y_val),
                     torch.from_numpy(x_test),
                     y_test,
                     classes,
                 )
                 for base in trained:
                     bar.set_description(f"{regime} seed={seed} {base}")
-                    outcome = train(base, *data[:3], classes, seed, config)
+                    outcome = train(base, data[0], data[1], data[4], classes, seed, config)
                     for name in [base, *(p for p, b in POSTHOC.items() if b == base)]:
                         if name in losses:
                             row = record(name, outcome, data, config)
@@ -336,7 +357,7 @@ def summarize(runs: list[dict]) -> list[dict]:
             if not group:
                 continue
             row = {"regime": regime, "loss": name, "label": LOSSES[name], "seeds": len(group)}
-            for metric in (*METRICS, "train_accuracy", "train_time_s"):
+            for metric in (*METRICS, "temperature", "train_accuracy", "train_time_s"):
                 values = np.array([r[metric] for r in group])
                 row[f"{metric}_mean"] = float(values.mean())
                 row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0

@@ -44,23 +44,33 @@ print(lc.summary_table(results, "noisy", ALL, [*METRICS, "train_accuracy"]))
 print(lc.delta_table(results, ALL[1:], lc.HEADLINE))
 # --8<-- [end:deltas]
 
+# --8<-- [start:temperature]
+METRICS = ["temperature", "nll", "nll_ts", "ece", "ece_ts"]
+for regime in results["regimes"]:
+    print(f"**{lc.REGIME_LABELS[regime]}**\n")
+    print(lc.summary_table(results, regime, ALL, METRICS), end="\n\n")
+same = all(r["accuracy_ts"] == r["accuracy"] for r in results["runs"])
+print(f"Accuracy after temperature scaling equals accuracy before it in every run: {same}")
+# --8<-- [end:temperature]
+
 # --8<-- [start:reliability_balanced]
 LOSSES = ["ce", "label_smoothing", "focal", "poly1"]
-print(lc.reliability_diagrams(results, "balanced", LOSSES, salt="balanced"))
+print(lc.reliability_diagrams(results, "balanced", LOSSES, salt="balanced", with_ts=True))
 # --8<-- [end:reliability_balanced]
 
 # --8<-- [start:reliability_long_tailed]
-LOSSES = ["ce", "weighted_ce", "logit_adjusted", "posthoc_la"]
-print(lc.reliability_diagrams(results, "long_tailed", LOSSES, salt="long_tailed"))
+LOSSES = ["ce", "weighted_ce", "logit_adjusted", "posthoc_la", "cosine_ce", "ldam_drw"]
+print(lc.reliability_diagrams(results, "long_tailed", LOSSES, salt="long_tailed", with_ts=True))
 # --8<-- [end:reliability_long_tailed]
 
 # --8<-- [start:reliability_noisy]
 LOSSES = ["ce", "label_smoothing", "gce", "sce"]
-print(lc.reliability_diagrams(results, "noisy", LOSSES, salt="noisy"))
+print(lc.reliability_diagrams(results, "noisy", LOSSES, salt="noisy", with_ts=True))
 # --8<-- [end:reliability_noisy]
 
 # --8<-- [start:recall]
-LOSSES = ["ce", "weighted_ce", "class_balanced", "logit_adjusted", "posthoc_la", "ldam_drw"]
+LOSSES = ["ce", "weighted_ce", "class_balanced", "logit_adjusted", "posthoc_la", "cosine_ce"]
+LOSSES += ["ldam_drw"]
 print(lc.per_class_recall(results, "long_tailed", LOSSES, salt="recall"))
 # --8<-- [end:recall]
 

@@ -24,21 +24,20 @@ FLOW = [
     {"q": "Q1", "cue": [("y ∈ {0,1}", ""), ("C", "sup")], "href": "#multi-label",
      "leaf": ["BCEWithLogitsLoss"], "evidence": []},
     {"q": "Q2", "cue": [("f(x) ∈ ℝ", ""), ("d", "sup")], "href": "#embeddings",
-     "leaf": ["margin · NCA", "ArcFace · CosFace"], "evidence": []},
+     "leaf": ["NCA · soft NN", "CosFace · ArcFace"], "evidence": []},
     {"q": "Q3", "cue": [("ỹ ≠ y", "")], "href": "#noisy-labels",
      "leaf": ["GCE · SCE"], "evidence": [("noisy", "accuracy", ["gce", "sce"])]},
     {"q": "Q4", "cue": [("n", ""), ("max", "sub"), (" / n", ""), ("min", "sub"), (" ≫ 1", "")],
-     "href": "#imbalanced", "leaf": ["post-hoc LA · LA loss"],
+     "href": "#imbalanced", "leaf": ["post-hoc LA", "≈ LA loss ≈ 1/n weights"],
      "evidence": [("long_tailed", "balanced_accuracy", ["posthoc_la", "logit_adjusted"])]},
-    {"q": "Q5", "cue": [("ECE", "")], "href": "#calibration",
-     "leaf": ["CE + temperature scaling"],
-     "evidence": [("balanced", "ece", ["label_smoothing", "focal"])]},
+    {"q": "Q5", "cue": [("p̂ ≈ acc", "")], "href": "#calibration",
+     "leaf": ["CE + LS 0.1", "+ temperature scaling"],
+     "evidence": [("balanced", "nll_ts", ["label_smoothing"])]},
 ]  # fmt: skip
-DEFAULT = {"href": "#balanced-and-clean", "leaf": ["CE"],
-           "evidence": [("balanced", "accuracy", ["label_smoothing", "focal", "poly1"]),
-                        ("balanced", "ece", ["label_smoothing", "focal", "poly1"])]}  # fmt: skip
+DEFAULT = {"href": "#balanced-and-clean", "leaf": ["CE + LS 0.1"],
+           "evidence": [("balanced", "accuracy", ["label_smoothing"])]}  # fmt: skip
 LINE = 19  # line height in SVG units
-TEXT = "fill: var(--md-typeset-color)"  # the page's text colour, light or dark scheme
+TEXT = "fill: var(--md-typeset-color)"  # the page's text color, light or dark scheme
 INK = "var(--md-default-fg-color--light)"  # lines and borders
 
 
@@ -90,7 +89,7 @@ def box(x, y, width, lines, href, leaf) -> tuple[str, float]:
 
 
 def arrow(x1, y1, x2, y2, label) -> str:
-    """A line with an arrowhead, labelled ✓ (yes) above or ✗ (no) to its right."""
+    """A line with an arrowhead, labeled ✓ (yes) above or ✗ (no) to its right."""
     across = y1 == y2
     lx, ly = ((x1 + x2) / 2, y1 - 6) if across else (x1 + 8, (y1 + y2) / 2 + 5)
     return (
@@ -143,7 +142,7 @@ print(flow_svg(FLOW, DEFAULT))
 # --8<-- [end:diagram]
 
 # --8<-- [start:noisy]
-LOSSES = ["ce", "label_smoothing", "focal", "poly1", "gce", "sce"]
+LOSSES = ["ce", "label_smoothing", "focal", "poly1", "ldam_drw", "gce", "sce"]
 print(lc.table(results, "noisy", LOSSES, ["accuracy", "nll", "ece", "train_accuracy"]))
 # --8<-- [end:noisy]
 
@@ -153,10 +152,15 @@ print(lc.accuracy_curves(results, "noisy", LOSSES, salt="guide-noisy"))
 # --8<-- [end:noisy_curves]
 
 # --8<-- [start:imbalanced]
-LOSSES = ["ce", "weighted_ce", "class_balanced", "logit_adjusted", "posthoc_la", "ldam_drw"]
-LOSSES += ["label_smoothing", "focal", "poly1", "gce"]
+LOSSES = ["ce", "weighted_ce", "class_balanced", "logit_adjusted", "posthoc_la", "cosine_ce"]
+LOSSES += ["ldam_drw", "label_smoothing", "focal", "poly1", "gce"]
 print(lc.table(results, "long_tailed", LOSSES, ["balanced_accuracy", "macro_f1"]))
 # --8<-- [end:imbalanced]
+
+# --8<-- [start:imbalanced_ties]
+TOP = ["logit_adjusted", "posthoc_la", "weighted_ce", "class_balanced", "label_smoothing"]
+print(lc.pairwise_table(results, "long_tailed", "balanced_accuracy", TOP))
+# --8<-- [end:imbalanced_ties]
 
 # --8<-- [start:imbalanced_recall]
 LOSSES = ["ce", "weighted_ce", "logit_adjusted", "posthoc_la", "ldam_drw"]
@@ -164,17 +168,18 @@ print(lc.per_class_recall(results, "long_tailed", LOSSES, salt="guide-recall"))
 # --8<-- [end:imbalanced_recall]
 
 # --8<-- [start:calibration]
-LOSSES = ["ce", "label_smoothing", "focal", "poly1", "logit_adjusted", "posthoc_la", "gce", "sce"]
-print(lc.calibration_table(results, LOSSES))
+LOSSES = ["ce", "label_smoothing", "focal", "poly1", "cosine_ce", "sce"]
+METRICS = ["temperature", "nll", "nll_ts", "ece", "ece_ts"]
+print(lc.table(results, "balanced", LOSSES, METRICS))
 # --8<-- [end:calibration]
 
 # --8<-- [start:calibration_diagrams]
 LOSSES = ["ce", "label_smoothing", "focal", "poly1"]
-print(lc.reliability_diagrams(results, "balanced", LOSSES, salt="guide-reliability"))
+print(lc.reliability_diagrams(results, "balanced", LOSSES, salt="guide-reliability", with_ts=True))
 # --8<-- [end:calibration_diagrams]
 
 # --8<-- [start:balanced]
-print(lc.table(results, "balanced", list(results["losses"]), ["accuracy", "nll", "ece"]))
+print(lc.table(results, "balanced", list(results["losses"]), ["accuracy", "nll_ts", "ece_ts"]))
 # --8<-- [end:balanced]
 
 # --8<-- [start:no_gain]

@@ -20,6 +20,9 @@ METRIC_LABELS = {
     "macro_f1": "macro-F1",
     "nll": "NLL",
     "ece": "ECE",
+    "temperature": "T",
+    "nll_ts": "NLL after TS",
+    "ece_ts": "ECE after TS",
     "train_accuracy": "train acc",
     "train_time_s": "train s",
 }
@@ -33,12 +36,14 @@ SHORT_NAMES = {
     "poly1": "Poly-1",
     "logit_adjusted": "LA loss",
     "posthoc_la": "post-hoc LA",
+    "cosine_ce": "cos CE",
     "ldam_drw": "LDAM-DRW",
     "gce": "GCE",
     "sce": "SCE",
 }
-LOWER_IS_BETTER = {"nll", "ece", "train_time_s"}
-NEUTRAL = {"train_accuracy", "train_time_s"}  # neither higher nor lower is "better": no Δ, no bold
+LOWER_IS_BETTER = {"nll", "ece", "nll_ts", "ece_ts", "train_time_s"}
+# Neither higher nor lower is "better": no Δ, no bold
+NEUTRAL = {"train_accuracy", "train_time_s", "temperature"}
 BASELINE = "ce"
 NBSP = "\u00a0"  # keeps "0.834 ± 0.037" on one line in narrow table cells
 
@@ -143,6 +148,47 @@ def delta_table(results: dict, losses: list[str], headline: dict[str, str]) -> s
     return "\n".join(lines)
 
 
+def pairwise_table(results: dict, regime: str, metric: str, losses: list[str]) -> str:
+    """Paired differences between losses, seed by seed: the cell in row a, column b is the mean
+    over seeds of (a - b) and the number of seeds in which a did better than b."""
+    n = len(seeds(results))
+    short = [SHORT_NAMES[x] for x in losses]
+    lines = [
+        f"{METRIC_LABELS[metric]}, row − column: mean paired Δ (seeds in which the row did better)",
+        "",
+        "| | " + " | ".join(short[1:]) + " |",
+        "| --- |" + " ---: |" * (len(losses) - 1),
+    ]
+    for i, a in enumerate(losses[:-1]):
+        cells = [SHORT_NAMES[a]]
+        for j, b in enumerate(losses[1:], start=1):
+            if j <= i:
+                cells.append("")
+                continue
+            d, k = delta(results, regime, a, metric, b), wins(results, regime, a, metric, b)
+            cells.append(f"{d:+.3f}{NBSP}({k}/{n})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def scaling_table(results: dict, losses: list[str], metric: str = "ece") -> str:
+    """The metric before → after temperature scaling in every regime (means over seeds), with
+    the number of seeds in which temperature scaling lowered it."""
+    n = len(seeds(results))
+    regimes = list(REGIME_LABELS)
+    header = ["loss", *(f"{METRIC_LABELS[metric]} ({REGIME_LABELS[g]})" for g in regimes)]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * len(regimes)]
+    for loss in losses:
+        cells = [results["losses"][loss]]
+        for regime in regimes:
+            before = values(results, regime, loss, metric)
+            after = values(results, regime, loss, f"{metric}_ts")
+            lowered = int((after < before).sum())
+            cells.append(f"{before.mean():.3f} → {after.mean():.3f}{NBSP}({lowered}/{n})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 HEADLINE = {"balanced": "accuracy", "long_tailed": "balanced_accuracy", "noisy": "accuracy"}
 GAIN_DELTA, GAIN_SEEDS = 0.01, 0.8  # a gain: mean paired Δ >= 0.01, better in >= 80% of seeds
 
@@ -227,14 +273,15 @@ def _pyplot(salt: str):
     return plt
 
 
-def pooled_reliability(results: dict, regime: str, loss: str) -> dict:
-    """Reliability bins pooled over seeds: total count, mean confidence and accuracy per bin."""
+def pooled_reliability(results: dict, regime: str, loss: str, key: str = "reliability") -> dict:
+    """Reliability bins pooled over seeds: total count, mean confidence and accuracy per bin;
+    key "reliability_ts" pools those after temperature scaling."""
     runs = [r for r in results["runs"] if r["regime"] == regime and r["loss"] == loss]
     bins = results["config"]["ece_bins"]
     count = np.zeros(bins)
     confidence_sum, correct_sum = np.zeros(bins), np.zeros(bins)
     for r in runs:
-        table_ = r["reliability"]
+        table_ = r[key]
         for b in range(bins):
             if table_["count"][b]:
                 count[b] += table_["count"][b]
@@ -248,10 +295,13 @@ def pooled_reliability(results: dict, regime: str, loss: str) -> dict:
         }
 
 
-def reliability_diagrams(results: dict, regime: str, losses: list[str], salt: str) -> str:
+def reliability_diagrams(
+    results: dict, regime: str, losses: list[str], salt: str, with_ts: bool = False
+) -> str:
     """One reliability diagram per loss, pooled over seeds, as SVG: a point per confidence bin
     at (mean confidence, accuracy), its area proportional to the number of test images in it.
-    Points below the diagonal are overconfident, points above it underconfident."""
+    Points below the diagonal are overconfident, points above it underconfident. with_ts adds
+    the bins after temperature scaling, as orange squares."""
     plt = _pyplot(salt)
     columns = min(len(losses), 2)
     rows = -(-len(losses) // columns)
@@ -259,15 +309,20 @@ def reliability_diagrams(results: dict, regime: str, losses: list[str], salt: st
         rows, columns, figsize=(2.6 * columns, 2.5 * rows), sharex=True, sharey=True, squeeze=False
     )
     for ax, loss in zip(axes.flat, losses, strict=False):
-        pooled = pooled_reliability(results, regime, loss)
-        filled = pooled["count"] > 0
-        size = 4 + 300 * pooled["count"][filled] / pooled["count"].sum()
         ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1)
-        x, y = pooled["confidence"][filled], pooled["accuracy"][filled]
-        ax.plot(x, y, color="tab:blue", linewidth=1, alpha=0.6)
-        ax.scatter(x, y, s=size, color="tab:blue", zorder=3, clip_on=False)
-        ece = mean(results, regime, loss, "ece")
-        ax.set_title(f"{results['losses'][loss]}\nECE {ece:.3f}", fontsize=9)
+        kinds = [("reliability", "tab:blue", "o")]
+        kinds += [("reliability_ts", "tab:orange", "s")] if with_ts else []
+        for key, color, marker in kinds:
+            pooled = pooled_reliability(results, regime, loss, key)
+            filled = pooled["count"] > 0
+            size = 4 + 300 * pooled["count"][filled] / pooled["count"].sum()
+            x, y = pooled["confidence"][filled], pooled["accuracy"][filled]
+            ax.plot(x, y, color=color, linewidth=1, alpha=0.6)
+            ax.scatter(x, y, s=size, color=color, marker=marker, zorder=3, clip_on=False)
+        ece = f"ECE {mean(results, regime, loss, 'ece'):.3f}"
+        if with_ts:
+            ece += f" → {mean(results, regime, loss, 'ece_ts'):.3f}"
+        ax.set_title(f"{results['losses'][loss]}\n{ece}", fontsize=9)
         ax.set_xlim(0, 1.02)
         ax.set_ylim(0, 1.02)
         ax.set_aspect("equal")

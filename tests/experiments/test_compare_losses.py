@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from experiments import compare_losses as cl
+from guide import calibration as cal
 from site_pages import SNIPPETS
 from sklearn.datasets import load_digits
 
@@ -23,37 +24,32 @@ def committed():
     return json.loads(COMMITTED.read_text(encoding="utf-8"))
 
 
-# ECE, checked against a case computed by hand -------------------------------------------------
+# ECE and temperature scaling come from the calibration page's code --------------------------------
 
 
-def test_ece_of_a_hand_computed_case():
-    # Top-1 confidences 0.9 (right), 0.9 (wrong), 0.6 (right), 0.4 (wrong). With 15 bins
-    # (b/15, (b+1)/15] they fall in bins 13, 13, 8 and 5 (0.6 = 9/15 and 0.4 = 6/15 are upper
-    # edges): ECE = 2/4 * |0.5 - 0.9| + 1/4 * |1 - 0.6| + 1/4 * |0 - 0.4| = 0.4.
-    probabilities = np.array(
-        [[0.9, 0.05, 0.05], [0.9, 0.05, 0.05], [0.3, 0.6, 0.1], [0.4, 0.3, 0.3]]
-    )
-    target = np.array([0, 1, 1, 2])
-    bins = cl.reliability_bins(probabilities, target, 15)
-    assert [i for i, n in enumerate(bins["count"]) if n] == [5, 8, 13]
-    assert bins["count"][13] == 2 and bins["accuracy"][13] == 0.5
-    assert bins["confidence"][13] == pytest.approx(0.9)
-    assert bins["confidence"][3] is None and bins["accuracy"][3] is None
-    assert cl.expected_calibration_error(probabilities, target, 15) == pytest.approx(0.4)
+def test_ece_and_temperature_are_those_of_the_calibration_page():
+    # Their own tests (a hand-computed ECE, a recovered temperature) are in
+    # tests/guide/test_calibration.py; the experiment must use exactly those functions.
+    assert cl.expected_calibration_error is cal.expected_calibration_error
+    assert cl.reliability_bins is cal.reliability_bins
+    assert cl.fit_temperature is cal.fit_temperature
 
 
-def test_ece_is_zero_when_confidence_matches_accuracy():
-    # Four predictions at confidence 0.75, three of them right.
-    probabilities = np.tile([0.75, 0.25], (4, 1))
-    assert cl.expected_calibration_error(probabilities, np.array([0, 0, 0, 1])) == pytest.approx(0)
+def test_temperature_is_fitted_on_validation_logits_only(monkeypatch):
+    seen = []
 
+    def recording_fit(logits, target):
+        seen.append(target.clone())
+        return 1.5
 
-def test_a_confidence_on_an_edge_belongs_to_the_lower_bin():
-    edge = np.linspace(0, 1, 16)[11]  # upper edge of bin 10: (10/15, 11/15]
-    probabilities = np.array([[edge, 1 - edge], [1.0, 0.0]])
-    bins = cl.reliability_bins(probabilities, np.array([0, 0]), 15)
-    assert bins["count"][10] == 1 and bins["count"][14] == 1
-    assert sum(bins["count"]) == 2
+    monkeypatch.setattr(cl, "fit_temperature", recording_fit)
+    data = cl.make_split("noisy", 1)
+    tensors = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in data]
+    x_train, y_train, _, y_val, x_test, _, classes = tensors
+    outcome = cl.train("ce", x_train, y_train, x_test, classes, 1, {**cl.CONFIG, "steps": 3})
+    row = cl.record("ce", outcome, (*tensors[:5], data[5], classes))
+    assert len(seen) == 1 and torch.equal(seen[0], y_val)
+    assert row["temperature"] == 1.5
 
 
 # Data regimes ---------------------------------------------------------------------------------
@@ -68,21 +64,24 @@ def test_long_tailed_profile_has_imbalance_ratio_100():
 @pytest.mark.parametrize("regime", cl.REGIMES)
 @pytest.mark.parametrize("seed", [0, 4])
 def test_splits_are_disjoint_deterministic_and_the_test_split_is_balanced(regime, seed):
-    train, test, y_train = cl.split_indices(regime, seed)
-    assert not set(train) & set(test)
+    train, val, test, y_train = cl.split_indices(regime, seed)
+    assert not set(train) & set(test) and not set(train) & set(val) and not set(val) & set(test)
     assert np.bincount(LABELS[test]).tolist() == [cl.CONFIG["test_per_class"]] * 10
+    assert np.bincount(LABELS[val]).tolist() == [cl.CONFIG["val_per_class"]] * 10
     again = cl.split_indices(regime, seed)
-    assert all(np.array_equal(a, b) for a, b in zip((train, test, y_train), again, strict=True))
+    assert all(
+        np.array_equal(a, b) for a, b in zip((train, val, test, y_train), again, strict=True)
+    )
     counts = sorted(np.bincount(y_train, minlength=10).tolist(), reverse=True)
     if regime == "long_tailed":
         assert counts == cl.long_tailed_counts(10, 100, 100)
     else:
-        assert len(train) == len(LABELS) - len(test)
+        assert len(train) == len(LABELS) - len(test) - len(val)
 
 
 @pytest.mark.parametrize("seed", [0, 4])
 def test_noisy_regime_moves_exactly_40_percent_of_labels_to_other_classes(seed):
-    train, _, y_train = cl.split_indices("noisy", seed)
+    train, _, _, y_train = cl.split_indices("noisy", seed)
     wrong = y_train != LABELS[train]
     assert wrong.sum() == round(0.4 * len(train))
     # Symmetric: a wrong label is any of the 9 other classes, each about equally often.
@@ -146,28 +145,22 @@ def _without_time(run):
 
 
 @pytest.mark.slow
-def test_a_rerun_of_a_slice_reproduces_the_committed_numbers_exactly(tmp_path, committed):
-    # Seed 3 only, and losses that are not first in the order: a run must not depend on the
-    # runs before it. posthoc_la needs CE's model; ldam_drw switches its weights mid-run.
+def test_a_rerun_of_one_regime_and_seed_reproduces_the_committed_numbers_exactly(
+    tmp_path, committed
+):
+    # Every loss of seed 3 of the long-tailed regime: seed 3 is not first, so a run must not
+    # depend on the runs before it; posthoc_la needs CE's model, ldam_drw switches its weights
+    # mid-run, and every run fits a temperature on the validation split.
     output = tmp_path / "slice.json"
     command = [
         sys.executable,
         str(SCRIPT),
-        "--regimes",
-        "long_tailed",
-        "--seeds",
-        "3",
-        "--losses",
-        "posthoc_la",
-        "ldam_drw",
-        "--output",
-        str(output),
-        "--no-progress",
+        *("--regimes", "long_tailed", "--seeds", "3", "--output", str(output), "--no-progress"),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rerun = json.loads(output.read_text(encoding="utf-8"))["runs"]
-    assert [(r["loss"], r["seed"]) for r in rerun] == [("posthoc_la", 3), ("ldam_drw", 3)]
+    assert sorted(r["loss"] for r in rerun) == sorted(cl.LOSSES)
     assert output.with_suffix(".csv").is_file()
     wanted = {(r["regime"], r["seed"], r["loss"]): r for r in committed["runs"]}
     for run in rerun:

@@ -46,22 +46,24 @@ def test_accuracy_equals_balanced_accuracy_in_every_run():
 
 def test_every_loss_of_a_seed_starts_from_the_same_weights():
     """ "every loss sees the same training data, the same initial weights"."""
-    x, y, x_test, _, classes = cl.make_split("long_tailed", 3)
+    x, y, _, _, x_test, _, classes = cl.make_split("long_tailed", 3)
     config = {**cl.CONFIG, "steps": 0}
     args = (torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x_test), classes)
     models = {n: cl.train(n, *args, 3, config)[0] for n in ("ce", "focal", "ldam_drw")}
-    states = [m.state_dict() for m in models.values()]
+    # The cosine head of LDAM-DRW wraps the same last layer: the same tensors, in order.
+    states = [list(m.state_dict().values()) for m in models.values()]
     for state in states[1:]:
-        assert all(torch.equal(state[k], states[0][k]) for k in state)
-    other = cl.train("ce", *args, 4, config)[0].state_dict()
-    assert not all(torch.equal(other[k], states[0][k]) for k in other)
+        assert len(state) == len(states[0])
+        assert all(torch.equal(a, b) for a, b in zip(state, states[0], strict=True))
+    other = list(cl.train("ce", *args, 4, config)[0].state_dict().values())
+    assert not all(torch.equal(a, b) for a, b in zip(other, states[0], strict=True))
 
 
 def test_every_loss_of_a_seed_sees_the_same_mini_batches(monkeypatch):
     """ "and the same mini-batches"."""
     seen = {}
 
-    def recording_criterion(name, counts):
+    def recording_criterion(name, counts, config=None):
         seen[name] = []
 
         def criterion(logits, target):
@@ -71,7 +73,7 @@ def test_every_loss_of_a_seed_sees_the_same_mini_batches(monkeypatch):
         return criterion
 
     monkeypatch.setattr(cl, "make_criterion", recording_criterion)
-    x, y, x_test, _, classes = cl.make_split("balanced", 2)
+    x, y, _, _, x_test, _, classes = cl.make_split("balanced", 2)
     args = (torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x_test), classes, 2)
     for name in ("ce", "gce"):
         cl.train(name, *args, {**cl.CONFIG, "steps": 25})  # more than one pass over the data
@@ -84,8 +86,8 @@ def test_data_model_and_post_hoc_adjustment_are_as_described():
     ReLU layers and 10 logits; post-hoc LA subtracts tau * log(prior) with tau = 1."""
     digits = cl.load_digits()
     assert digits.images.shape[1:] == (8, 8) and sorted(set(digits.target)) == list(range(10))
-    x, _, _, _, _ = cl.make_split("balanced", 0)
-    train, _, _ = cl.split_indices("balanced", 0)
+    x = cl.make_split("balanced", 0)[0]
+    train = cl.split_indices("balanced", 0)[0]
     assert np.array_equal(x, (digits.data[train] / 16).astype(np.float32))
     model = cl.make_model(64, 10, cl.CONFIG["hidden"])
     kinds = [type(layer).__name__ for layer in model]
@@ -98,7 +100,7 @@ def test_data_model_and_post_hoc_adjustment_are_as_described():
 
 def test_a_run_is_deterministic():
     """ "Every run is deterministic": the same short run twice gives the same weights."""
-    x, y, x_test, _, classes = cl.make_split("noisy", 1)
+    x, y, _, _, x_test, _, classes = cl.make_split("noisy", 1)
     config = {**cl.CONFIG, "steps": 30}
     args = (torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x_test), classes, 1, config)
     first, second = cl.train("sce", *args)[0].state_dict(), cl.train("sce", *args)[0].state_dict()
@@ -144,13 +146,18 @@ def test_losses_use_the_settings_the_page_states():
 
 
 def test_ldam_drw_settings():
-    """ "margins up to 0.5, class-balanced weights with beta = 0.9999 from 80% of the steps on
-    (...) the scale is 1"."""
+    """ "the same cosine head and scale s = 30, margins up to 0.5 subtracted from the true-class
+    cosine, and class-balanced weights with beta = 0.9999 from 80% of the steps on"."""
     criterion = cl.make_criterion("ldam_drw", LT_COUNTS)
     assert criterion.margins.max().item() == pytest.approx(0.5)
-    assert criterion.scale == 1.0 == cl.LDAM_SCALE
+    assert criterion.scale == 30.0 == cl.CONFIG["cosine_scale"]
     assert cl.CONFIG["drw_start_fraction"] == 0.8 and cl.DRW_BETA == 0.9999
-    x, y, x_test, _, classes = cl.make_split("long_tailed", 0)
+    cosine = torch.rand(32, 10, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    target = torch.arange(32) % 10
+    margin = criterion.margins.float()[target]
+    shifted = cosine - margin[:, None] * F.one_hot(target, 10)
+    assert torch.allclose(criterion(cosine, target), F.cross_entropy(30 * shifted, target))
+    x, y, _, _, x_test, _, classes = cl.make_split("long_tailed", 0)
     args = (torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x_test), classes, 0)
     counts = torch.bincount(torch.from_numpy(y), minlength=classes).float()
     before = cl.train("ldam_drw", *args, {**cl.CONFIG, "steps": 8})[3]  # switch at step 6
@@ -159,18 +166,34 @@ def test_ldam_drw_settings():
     assert never.weight is None
 
 
+def test_cosine_head_is_normalized_features_times_normalized_class_vectors():
+    """ "the logit of class c is s cos(h, w_c), the cosine between the normalized features h of
+    the last hidden layer and the normalized class vector w_c" (the loss multiplies by s)."""
+    torch.manual_seed(0)
+    model = cl.make_model(64, 10, cl.CONFIG["hidden"], cosine=True)
+    x = torch.randn(5, 64)
+    h = model[:-1](x)
+    w = model[-1].linear.weight
+    expected = torch.stack([F.cosine_similarity(h, w[c].expand_as(h), dim=1) for c in range(10)], 1)
+    assert torch.allclose(model(x), expected, atol=1e-6)
+    assert torch.equal(cl.predicted_logits("ldam_drw", model(x), LT_COUNTS), 30 * model(x))
+    model(x).sum().backward()
+    assert model[-1].linear.bias.grad is None  # the bias is not used
+
+
 def test_metrics_come_from_scikit_learn():
     """ "accuracy, balanced accuracy, macro-F1 and NLL from scikit-learn"."""
     rng = np.random.default_rng(0)
-    probabilities = rng.dirichlet(np.ones(4), size=50)
+    logits = torch.from_numpy(rng.normal(size=(50, 4)) * 2)
+    probabilities = torch.softmax(logits, dim=1).numpy()
     target = rng.integers(0, 4, size=50)
     predicted = probabilities.argmax(1)
-    result = cl.evaluate(probabilities, target, 4, 15)
+    result = cl.evaluate(logits, target, 4, 15)
     assert result["accuracy"] == accuracy_score(target, predicted)
     assert result["balanced_accuracy"] == balanced_accuracy_score(target, predicted)
     assert result["macro_f1"] == f1_score(target, predicted, average="macro")
     assert result["nll"] == log_loss(target, probabilities, labels=range(4))
-    assert result["ece"] == cl.expected_calibration_error(probabilities, target, 15)
+    assert result["ece"] == cl.expected_calibration_error(logits, torch.from_numpy(target), 15)
 
 
 def test_train_time_is_kept_but_is_the_only_machine_dependent_number():
@@ -230,7 +253,7 @@ def output():
 
 
 def test_page_prints_every_table_and_plot(output):
-    assert output.count("| loss |") == 4  # three regimes and the differences
+    assert output.count("| loss |") == 7  # three regimes, the differences, three with TS
     plots = [part.split("</div>")[0] for part in output.split('<div class="plot">')[1:]]
     assert len(plots) == 5
     for svg in plots:

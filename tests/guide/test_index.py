@@ -58,13 +58,15 @@ def confidence_gap(regime, loss):
 # The setup as the introduction states it -------------------------------------------------------
 
 
-def test_intro_ten_losses_one_post_hoc_correction_three_regimes_five_seeds():
-    """ "ten losses and one post-hoc correction ... three training regimes (balanced,
-    long-tailed, 40% of the labels wrong) and five seeds"."""
-    assert len(cl.LOSSES) - len(cl.POSTHOC) == 10 and len(cl.POSTHOC) == 1
+def test_intro_eleven_losses_one_post_hoc_correction_three_regimes_five_seeds():
+    """ "eleven losses and one post-hoc correction ... three training regimes (balanced,
+    long-tailed, 40% of the labels wrong), five seeds, and temperature scaling fitted on a
+    validation split for every run"."""
+    assert len(cl.LOSSES) - len(cl.POSTHOC) == 11 and len(cl.POSTHOC) == 1
     assert cl.REGIMES == ("balanced", "long_tailed", "noisy")
     assert cl.CONFIG["noise_rate"] == 0.4
     assert N == 5 and lc.seeds(R) == cl.CONFIG["seeds"]
+    assert all("temperature" in r and "ece_ts" in r and "nll_ts" in r for r in R["runs"])
 
 
 def test_imbalanced_profile_from_100_images_down_to_one():
@@ -80,8 +82,8 @@ def test_noisy_regime_has_clean_test_labels_and_balanced_test_split():
     """ "40% of the training labels were moved to a random wrong class, and the test labels were
     clean" / "the test split stayed balanced"."""
     for regime in cl.REGIMES:
-        _, test, _ = cl.split_indices(regime, 0)
-        _, _, _, y_test, _ = cl.make_split(regime, 0)
+        _, _, test, _ = cl.split_indices(regime, 0)
+        y_test = cl.make_split(regime, 0)[5]
         assert np.array_equal(y_test, cl.load_digits().target[test])
         assert len(set(np.bincount(y_test))) == 1
 
@@ -91,13 +93,21 @@ def test_multi_label_and_embedding_losses_are_not_in_the_experiment():
     assert not {"bce", "bce_with_logits", "margin", "nca", "arcface", "cosface"} & set(cl.LOSSES)
 
 
+def test_embedding_section_does_not_send_readers_to_the_hinge_loss_page_for_embeddings():
+    """ "(The margin losses page is about multi-class hinge losses on logits, not about
+    embeddings.)": the margin page's snippet computes hinge losses of logits."""
+    margin = (SNIPPETS / "losses" / "margin.py").read_text(encoding="utf-8")
+    assert "multi_margin_loss" in margin or "MultiMarginLoss" in margin
+
+
 # Q3: noisy labels ------------------------------------------------------------------------------
 
 
-def test_gce_and_sce_beat_ce_accuracy_nll_and_ece_in_every_seed():
-    """ "GCE and SCE beat cross-entropy's test accuracy in every seed, and also had lower NLL
-    and ECE in every seed"."""
+def test_gce_and_sce_beat_ce_accuracy_by_about_012_and_nll_and_ece_in_every_seed():
+    """ "GCE and SCE beat cross-entropy's test accuracy in every seed, by about 0.12 on average,
+    and also had lower NLL and ECE in every seed"."""
     for loss in ("gce", "sce"):
+        assert 0.115 <= lc.delta(R, "noisy", loss, "accuracy") < 0.13, loss
         for metric in ("accuracy", "nll", "ece"):
             assert every_seed("noisy", loss, metric), (loss, metric)
 
@@ -109,13 +119,21 @@ def test_gce_and_sce_fit_fewer_training_labels_than_ce():
         assert lc.mean(R, "noisy", loss, "train_accuracy") < ce
 
 
-def test_label_smoothing_helped_less_than_gce_and_sce_with_worse_ece():
-    """ "Label smoothing also helped in every seed, but less than GCE and SCE, and its ECE was
-    worse than cross-entropy's"."""
-    assert every_seed("noisy", "label_smoothing", "accuracy")
+def test_label_smoothing_helped_in_4_of_5_seeds_less_than_gce_and_sce_with_worse_ece():
+    """ "Label smoothing helped in 4 of 5 seeds, less than GCE and SCE, and its ECE was worse
+    than cross-entropy's in every seed"."""
+    assert lc.wins(R, "noisy", "label_smoothing", "accuracy") == 4
     gain = lc.delta(R, "noisy", "label_smoothing", "accuracy")
     assert 0 < gain < min(lc.delta(R, "noisy", x, "accuracy") for x in ("gce", "sce"))
-    assert lc.delta(R, "noisy", "label_smoothing", "ece") > 0
+    assert worse_in_every_seed("noisy", "label_smoothing", "ece")
+
+
+def test_ldam_drw_beats_ce_in_4_of_5_seeds_with_noisy_labels_but_not_gce_and_sce():
+    """ "LDAM-DRW (...) was more accurate than cross-entropy in 4 of 5 seeds, but less accurate
+    than GCE and SCE on average"."""
+    assert lc.wins(R, "noisy", "ldam_drw", "accuracy") == 4
+    ldam = lc.mean(R, "noisy", "ldam_drw", "accuracy")
+    assert ldam < min(lc.mean(R, "noisy", x, "accuracy") for x in ("gce", "sce"))
 
 
 def test_focal_and_poly1_had_lower_mean_accuracy_than_ce_with_noisy_labels():
@@ -124,15 +142,16 @@ def test_focal_and_poly1_had_lower_mean_accuracy_than_ce_with_noisy_labels():
         assert lc.delta(R, "noisy", loss, "accuracy") < 0
 
 
-def test_ce_peaks_early_then_falls_while_gce_and_sce_stay_near_their_best():
-    """ "Cross-entropy's test accuracy peaks early and then falls as the network memorizes the
-    wrong labels; GCE and SCE stay close to their best"."""
+def test_ce_peaks_in_the_first_quarter_then_falls_while_gce_and_sce_lose_less_than_003():
+    """ "Cross-entropy's mean test accuracy peaks early, in the first quarter of training, and
+    then falls by more than 0.1 (...); GCE and SCE lose less than 0.03 from their best"."""
     ce = mean_curve("noisy", "ce")
-    assert np.argmax(ce) < len(ce) / 3  # the peak is in the first third of training
-    assert ce.max() - ce[-1] > 0.05
+    every = cl.CONFIG["curve_every"]
+    assert (np.argmax(ce) + 1) * every <= cl.CONFIG["steps"] / 4
+    assert ce.max() - ce[-1] > 0.1
     for loss in ("gce", "sce"):
         curve = mean_curve("noisy", loss)
-        assert curve.max() - curve[-1] < 0.02
+        assert curve.max() - curve[-1] < 0.03, loss
 
 
 def test_ce_at_its_best_step_stays_below_gce_and_sce_final_accuracy():
@@ -146,39 +165,34 @@ def test_ce_at_its_best_step_stays_below_gce_and_sce_final_accuracy():
 
 # Q4: imbalanced classes ------------------------------------------------------------------------
 
-IMBALANCE_METHODS = ["weighted_ce", "class_balanced", "logit_adjusted", "posthoc_la", "ldam_drw"]
+IMBALANCE_METHODS = ["weighted_ce", "class_balanced", "logit_adjusted", "posthoc_la"]
+TOP_FIVE = ["logit_adjusted", "posthoc_la", "weighted_ce", "class_balanced", "label_smoothing"]
 
 
-def test_every_imbalance_method_beats_ce_balanced_accuracy_and_macro_f1_in_every_seed():
-    """ "Every method made for imbalance (...) raised balanced accuracy and macro-F1 above
-    cross-entropy's in every seed"."""
+def test_weights_and_logit_adjustment_beat_ce_balanced_accuracy_and_macro_f1_in_every_seed():
+    """ "Inverse-frequency weights, class-balanced weights, the logit-adjusted loss and post-hoc
+    logit adjustment raised balanced accuracy and macro-F1 above cross-entropy's in every
+    seed"."""
     for loss in IMBALANCE_METHODS:
         for metric in ("balanced_accuracy", "macro_f1"):
             assert every_seed("long_tailed", loss, metric), (loss, metric)
 
 
-def test_post_hoc_logit_adjustment_has_the_highest_mean_balanced_accuracy():
-    """ "Post-hoc logit adjustment had the highest mean balanced accuracy of all losses"."""
-    best = max(cl.LOSSES, key=lambda x: lc.mean(R, "long_tailed", x, "balanced_accuracy"))
-    assert best == "posthoc_la"
+def test_ldam_drw_with_its_cosine_head_beats_ce_in_3_of_5_seeds_and_the_head_alone_does_not():
+    """ "LDAM-DRW, run as in its paper (a cosine head with s = 30), did so in only 3 of 5 seeds.
+    The same cosine head trained with plain cross-entropy (cosine CE) was worse than
+    cross-entropy, so here the head did not help and LDAM's margins and DRW did"."""
+    assert cl.CONFIG["cosine_scale"] == 30 and set(cl.COSINE) == {"ldam_drw", "cosine_ce"}
+    for metric in ("balanced_accuracy", "macro_f1"):
+        assert lc.wins(R, "long_tailed", "ldam_drw", metric) == 3
+    assert lc.delta(R, "long_tailed", "cosine_ce", "balanced_accuracy") < 0
+    assert lc.wins(R, "long_tailed", "ldam_drw", "balanced_accuracy", baseline="cosine_ce") == N
 
 
-def test_post_hoc_logit_adjustment_retrains_nothing():
-    """ "without retraining anything": it is CE's model, CE's training time."""
-    assert cl.POSTHOC == {"posthoc_la": "ce"}
-    for regime in cl.REGIMES:
-        for seed in lc.seeds(R):
-            runs = {r["loss"]: r for r in R["runs"] if r["regime"] == regime and r["seed"] == seed}
-            assert runs["posthoc_la"]["train_time_s"] == runs["ce"]["train_time_s"]
-
-
-def test_label_smoothing_raised_balanced_accuracy_more_than_class_weights():
-    """ "Label smoothing (...) also raised balanced accuracy in every seed, by more than either
-    kind of class weights did"."""
+def test_label_smoothing_raised_balanced_accuracy_in_every_seed():
+    """ "Label smoothing, which is not designed for imbalance, also raised balanced accuracy in
+    every seed"."""
     assert every_seed("long_tailed", "label_smoothing", "balanced_accuracy")
-    gain = lc.delta(R, "long_tailed", "label_smoothing", "balanced_accuracy")
-    for loss in ("weighted_ce", "class_balanced"):
-        assert gain > lc.delta(R, "long_tailed", loss, "balanced_accuracy")
 
 
 def test_focal_and_poly1_stay_within_001_of_ce_balanced_accuracy():
@@ -194,70 +208,122 @@ def test_gce_is_far_worse_than_ce_on_long_tailed_data():
     assert lc.delta(R, "long_tailed", "gce", "balanced_accuracy") < -0.1
 
 
+def test_the_best_five_are_a_tie():
+    """ "The best five methods are a tie. Their mean balanced accuracies lie within 0.011 of
+    each other, less than the standard deviation over the seeds (about 0.03), and in the paired
+    differences below no method did better than another in all five seeds"."""
+    ranked = sorted(cl.LOSSES, key=lambda x: -lc.mean(R, "long_tailed", x, "balanced_accuracy"))
+    assert set(ranked[:5]) == set(TOP_FIVE)
+    means = [lc.mean(R, "long_tailed", x, "balanced_accuracy") for x in TOP_FIVE]
+    assert round(max(means) - min(means), 3) <= 0.011
+    stds = [lc.std(R, "long_tailed", x, "balanced_accuracy") for x in TOP_FIVE]
+    assert max(means) - min(means) < min(stds) and 0.02 < np.mean(stds) < 0.04
+    for a in TOP_FIVE:
+        for b in TOP_FIVE:
+            if a != b:
+                assert lc.wins(R, "long_tailed", a, "balanced_accuracy", baseline=b) < N, (a, b)
+
+
+def test_post_hoc_logit_adjustment_retrains_nothing():
+    """ "it reuses the model trained with cross-entropy": CE's model, CE's training time."""
+    assert cl.POSTHOC == {"posthoc_la": "ce"}
+    for regime in cl.REGIMES:
+        for seed in lc.seeds(R):
+            runs = {r["loss"]: r for r in R["runs"] if r["regime"] == regime and r["seed"] == seed}
+            assert runs["posthoc_la"]["train_time_s"] == runs["ce"]["train_time_s"]
+
+
+def test_post_hoc_logit_adjustment_did_not_have_the_highest_balanced_accuracy():
+    """ "not because it had the highest balanced accuracy"."""
+    best = max(cl.LOSSES, key=lambda x: lc.mean(R, "long_tailed", x, "balanced_accuracy"))
+    assert best != "posthoc_la"
+
+
 def test_logit_adjustment_raises_rare_class_recall_at_a_small_cost_on_the_frequent_class():
-    """ "Logit adjustment, as a loss or post hoc, raised the recall of the three rarest classes
-    far above cross-entropy's, at a small cost on the most frequent class"."""
+    """ "Logit adjustment, as a loss or post hoc, raised the mean recall of each of the three
+    rarest classes above cross-entropy's, at a cost of less than 0.05 on the most frequent
+    class"."""
     ce = recall_by_rank("long_tailed", "ce")
     for loss in ("logit_adjusted", "posthoc_la"):
         recall = recall_by_rank("long_tailed", loss)
-        assert np.all(recall[-3:] - ce[-3:] > 0.1), loss
+        assert np.all(recall[-3:] > ce[-3:]), loss
         assert 0 < ce[0] - recall[0] < 0.05, loss
 
 
 # Q5: calibration -------------------------------------------------------------------------------
 
 
-def test_temperature_scaling_is_not_in_the_experiment():
-    """ "The experiment did not include temperature scaling"."""
-    assert not any("temperature" in f"{name} {label}".lower() for name, label in cl.LOSSES.items())
+def test_temperature_scaling_never_changed_the_accuracy():
+    """ "Temperature scaling did not change the accuracy of any of the 180 runs"."""
+    assert len(R["runs"]) == 180
+    assert all(r["accuracy_ts"] == r["accuracy"] for r in R["runs"])
 
 
-def test_label_smoothing_and_focal_have_higher_ece_than_ce_in_every_seed_on_balanced_data():
-    """ "On balanced, clean data, label smoothing and focal loss had a higher ECE than
-    cross-entropy in every seed" (and so "made it worse")."""
-    for loss in ("label_smoothing", "focal"):
-        assert worse_in_every_seed("balanced", loss, "ece"), loss
+def test_ce_was_calibrated_and_temperature_scaling_made_it_slightly_worse_on_balanced_data():
+    """ "Cross-entropy was already calibrated here (ECE 0.014). A temperature fitted on the 200
+    validation images raised its test ECE in every seed and its test NLL in 4 of 5"."""
+    assert f"{lc.mean(R, 'balanced', 'ce', 'ece'):.3f}" == "0.014"
+    assert cl.CONFIG["val_per_class"] * 10 == 200
+    ece, ece_ts = (lc.values(R, "balanced", "ce", m) for m in ("ece", "ece_ts"))
+    nll, nll_ts = (lc.values(R, "balanced", "ce", m) for m in ("nll", "nll_ts"))
+    assert np.all(ece_ts > ece) and (nll_ts > nll).sum() == 4
 
 
-def test_label_smoothing_and_focal_are_underconfident_on_balanced_data():
-    """ "their points lie above the diagonal, so they were underconfident"."""
-    for loss in ("label_smoothing", "focal"):
-        assert confidence_gap("balanced", loss) < 0, loss
-        pooled = lc.pooled_reliability(R, "balanced", loss)
-        filled = pooled["count"] > 0
-        above = pooled["accuracy"][filled] > pooled["confidence"][filled]
-        assert pooled["count"][filled][above].sum() > 0.9 * pooled["count"].sum()
+def test_label_smoothing_is_underconfident_and_has_the_lowest_nll_after_temperature_scaling():
+    """ "Label smoothing on its own was underconfident (fitted T below 0.6 in every seed, ECE
+    0.122). After temperature scaling it had the lowest test NLL of all losses, lower than
+    cross-entropy's, with or without temperature scaling, in every seed; its ECE after
+    temperature scaling was lower than cross-entropy's after temperature scaling in 4 of 5
+    seeds"."""
+    assert np.all(lc.values(R, "balanced", "label_smoothing", "temperature") < 0.6)
+    assert confidence_gap("balanced", "label_smoothing") < 0
+    assert f"{lc.mean(R, 'balanced', 'label_smoothing', 'ece'):.3f}" == "0.122"
+    best = min(cl.LOSSES, key=lambda x: lc.mean(R, "balanced", x, "nll_ts"))
+    assert best == "label_smoothing"
+    ls = lc.values(R, "balanced", "label_smoothing", "nll_ts")
+    for metric in ("nll", "nll_ts"):
+        assert np.all(ls < lc.values(R, "balanced", "ce", metric)), metric
+    ls_ece, ce_ece = (lc.values(R, "balanced", x, "ece_ts") for x in ("label_smoothing", "ce"))
+    assert (ls_ece < ce_ece).sum() == 4
 
 
-def test_with_noisy_labels_ce_is_underconfident_and_gce_sce_have_the_lowest_ece():
-    """ "With noisy labels, cross-entropy itself was underconfident, and GCE and SCE had the two
-    lowest ECE values"."""
-    assert confidence_gap("noisy", "ce") < 0
-    ranked = sorted(cl.LOSSES, key=lambda x: lc.mean(R, "noisy", x, "ece"))
-    assert set(ranked[:2]) == {"gce", "sce"}
+def test_focal_is_underconfident_and_its_nll_after_scaling_stays_above_ce():
+    """ "Focal loss was underconfident too; after temperature scaling its NLL was still higher
+    than cross-entropy's in every seed"."""
+    assert confidence_gap("balanced", "focal") < 0
+    assert np.all(lc.values(R, "balanced", "focal", "temperature") < 1)
+    focal, ce = (lc.values(R, "balanced", x, "nll_ts") for x in ("focal", "ce"))
+    assert np.all(focal > ce)
 
 
-def test_focal_has_the_lowest_ece_on_long_tailed_data_without_a_balanced_accuracy_gain():
-    """ "In the long-tailed regime, focal loss had the lowest ECE of all, although its balanced
-    accuracy stayed within 0.01 of cross-entropy's"."""
-    assert min(cl.LOSSES, key=lambda x: lc.mean(R, "long_tailed", x, "ece")) == "focal"
-    assert abs(lc.delta(R, "long_tailed", "focal", "balanced_accuracy")) < 0.01
+def test_temperature_scaling_halved_ce_ece_in_the_long_tailed_and_noisy_regimes():
+    """ "In the long-tailed and noisy regimes cross-entropy's probabilities were far off (mean T
+    2.4 and 0.64), and temperature scaling lowered its test ECE in every seed, by at least half
+    on average"."""
+    assert f"{lc.mean(R, 'long_tailed', 'ce', 'temperature'):.1f}" == "2.4"
+    assert f"{lc.mean(R, 'noisy', 'ce', 'temperature'):.2f}" == "0.64"
+    for regime in ("long_tailed", "noisy"):
+        ece, ece_ts = (lc.values(R, regime, "ce", m) for m in ("ece", "ece_ts"))
+        assert np.all(ece_ts < ece) and ece_ts.mean() <= ece.mean() / 2, regime
 
 
 # Balanced and clean ----------------------------------------------------------------------------
 
 
-def test_only_label_smoothing_beats_ce_accuracy_by_001_on_balanced_data():
-    """ "No loss beat cross-entropy's accuracy by as much as 0.01, except label smoothing"."""
+def test_only_label_smoothing_beats_ce_accuracy_by_001_on_balanced_data_in_every_seed():
+    """ "Label smoothing 0.1 was the only loss that beat cross-entropy's accuracy by 0.01 or
+    more, and it did better in every seed"."""
     for loss in cl.LOSSES:
         gain = lc.delta(R, "balanced", loss, "accuracy")
         assert (gain >= 0.01) == (loss == "label_smoothing"), loss
+    assert every_seed("balanced", "label_smoothing", "accuracy")
 
 
-def test_label_smoothing_gain_comes_with_worse_nll_and_ece_in_every_seed():
-    """ "Label smoothing's gain came with a worse NLL and ECE in every seed"."""
-    for metric in ("nll", "ece"):
-        assert worse_in_every_seed("balanced", "label_smoothing", metric), metric
+def test_poly1_and_cosine_ce_gain_in_every_seed_by_less_than_001():
+    """ "Poly-1 and cosine CE were also more accurate in every seed, by less than 0.01"."""
+    for loss in ("poly1", "cosine_ce"):
+        assert every_seed("balanced", loss, "accuracy"), loss
+        assert 0 < lc.delta(R, "balanced", loss, "accuracy") < 0.01, loss
 
 
 def test_no_gain_table_lists_every_loss_once_per_regime():
@@ -272,6 +338,18 @@ def test_no_gain_table_lists_every_loss_once_per_regime():
         cells = [c.strip() for c in row.strip("|").split("|")]
         listed = [x.strip() for c in cells[2:] for x in c.split(", ") if x.strip() != "—"]
         assert sorted(listed) == sorted(label for k, label in R["losses"].items() if k != "ce")
+
+
+def test_diagram_default_and_q5_leaves_agree_with_the_evidence(page_code):
+    """The default leaf is the loss that gained on balanced, clean data; Q5's is the one with
+    the lowest NLL after temperature scaling there."""
+    namespace, _ = page_code
+    gained = [x for x in cl.LOSSES if lc.gained(R, "balanced", x, "accuracy")]
+    assert gained == ["label_smoothing"]
+    assert namespace["DEFAULT"]["leaf"] == [R["losses"]["label_smoothing"]]
+    best = min(cl.LOSSES, key=lambda x: lc.mean(R, "balanced", x, "nll_ts"))
+    assert namespace["FLOW"][4]["leaf"][0] == R["losses"][best]
+    assert "temperature scaling" in namespace["FLOW"][4]["leaf"][1]
 
 
 # The diagram -----------------------------------------------------------------------------------
@@ -292,7 +370,7 @@ def diagram(page_code):
     return namespace["flow_svg"](namespace["FLOW"], namespace["DEFAULT"])
 
 
-def test_diagram_is_well_formed_svg_with_labelled_arrows(diagram):
+def test_diagram_is_well_formed_svg_with_labeled_arrows(diagram):
     root = ET.fromstring(diagram)
     svg = root.find("{http://www.w3.org/2000/svg}svg")
     assert svg is not None and svg.find("{http://www.w3.org/2000/svg}title").text
@@ -318,15 +396,13 @@ def test_diagram_questions_match_the_numbered_questions_of_both_pages(page_code)
 LOSS_PAGES = "../losses/"
 BRANCH_LINKS = {
     "multi-label": ["../basics/binary_and_multilabel.md"],
-    "embeddings": [
-        LOSS_PAGES + p for p in ("margin.md", "neighbors.md", "large_margin_softmax.md")
-    ],
+    "embeddings": [LOSS_PAGES + p for p in ("neighbors.md", "large_margin_softmax.md")],
     "noisy-labels": [LOSS_PAGES + "noisy_labels.md"],
     "imbalanced": [
         LOSS_PAGES + p
         for p in ("logit_adjustment.md", "class_balanced.md", "ldam.md", "focal.md", "poly.md")
     ],
-    "calibration": [],
+    "calibration": ["calibration.md#temperature-scaling"],
     "balanced-and-clean": [],
 }
 
@@ -363,3 +439,4 @@ def test_page_code_prints_tables_and_plots(page_code):
     assert output.startswith(lc.provenance(R))
     assert output.count('<div class="plot"><svg') == 3
     assert output.count("| loss |") == 4 and "| regime | metric |" in output
+    assert "row − column" in output
