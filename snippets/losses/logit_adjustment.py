@@ -132,12 +132,14 @@ def _reduce(loss, index, valid, weight, reduction):
 
 def _true_class_log_prob(input, index, bias=None):
     """log p_y = log_softmax(input + bias, dim=1) at the class `index`, in float32 for
-    float16/bfloat16 input: one log_softmax and one gather, the passes F.cross_entropy makes."""
+    float16/bfloat16 input."""
     if input.dtype in (torch.float16, torch.bfloat16):
         input = input.float()
     if bias is not None:
         input = input + bias.to(input.dtype)
-    return torch.log_softmax(input, dim=1).gather(1, index.unsqueeze(1)).squeeze(1)
+    # -cross_entropy(reduction="none") is log p_y: its log_softmax and nll_loss allocate fewer
+    # (N, C) tensors than log_softmax followed by gather (whose backward fills an (N, C) zero).
+    return -torch.nn.functional.cross_entropy(input, index, reduction="none")
 
 
 # --8<-- [end:helpers]

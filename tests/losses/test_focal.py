@@ -447,3 +447,27 @@ def test_an_all_ignored_batch_moves_parameters_only_through_optimizer_state():
         assert torch.isnan(loss) and torch.all(model.weight.grad == 0)
         optimizer.step()
         assert (not torch.equal(model.weight, before)) == moves, (optimizer_class, kwargs)
+
+
+def test_as_many_large_allocations_as_cross_entropy():
+    # The page: as many (N, C) tensors as F.cross_entropy; log_softmax + gather makes one more.
+    from torch.profiler import ProfilerActivity, profile
+
+    n, c = 512, 1000
+    logits = torch.randn(n, c, requires_grad=True)
+    target = torch.randint(c, (n,))
+
+    def large_allocations(compute):
+        logits.grad = None
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            compute().sum().backward()
+        # innermost operator events that allocated at least one (N, C) float32 tensor
+        events = prof.events()
+        return sum(1 for e in events if e.cpu_memory_usage >= n * c * 4 and not e.cpu_children)
+
+    ours = large_allocations(lambda: _true_class_log_prob(logits, target))
+    cross_entropy = large_allocations(lambda: F.cross_entropy(logits, target, reduction="none"))
+    gather = large_allocations(
+        lambda: torch.log_softmax(logits, dim=1).gather(1, target.unsqueeze(1))
+    )
+    assert (ours, cross_entropy, gather) == (2, 2, 3)

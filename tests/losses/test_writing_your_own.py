@@ -183,3 +183,11 @@ def test_value_checks_section_shows_the_graph_break_and_the_errors(capsys):
     assert "focal_loss, eager, CPU: IndexError: target 5 is out of bounds" in out
     # Inductor's own bound check ran first on this build (the page says so).
     assert "focal_loss, compiled, CPU: RuntimeError: index out of bounds" in out
+
+
+def test_what_the_page_quotes_from_the_docstring_of_assert_async():
+    doc = " ".join(torch._assert_async.__doc__.split())
+    assert "for CUDA tensors, we DO NOT synchronize" in doc
+    assert "a later CUDA kernel launch" in doc
+    assert "NOT intended to be used for regular error checking" in doc
+    assert "will trash your CUDA context" in doc
