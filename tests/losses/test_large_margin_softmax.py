@@ -288,3 +288,12 @@ def test_easy_margin_jumps_up_at_90_degrees_and_the_threshold_jumps_down_at_pi_m
     grid = torch.linspace(0.01, math.pi - 0.01, 2000, dtype=torch.float64)
     assert torch.all(target_logit(grid, False).diff() < 0)  # decreasing on both sides
     assert not torch.all(target_logit(grid, True).diff() < 0)
+
+
+def test_a_clamp_to_minus_1_1_keeps_the_infinite_derivative_of_acos_at_1():
+    # The page: pytorch-metric-learning 2.8.1 clamps to [-1, 1]; that removes the nan only.
+    c = torch.tensor([1.0, 1.0 + 1e-6], requires_grad=True)
+    angle = torch.acos(c.clamp(-1, 1))
+    assert not torch.isnan(angle).any()
+    angle.sum().backward()
+    assert c.grad[0] == -math.inf
