@@ -213,3 +213,14 @@ def test_ldam_weight_assigned_after_to_follows_the_module():
     criterion(logits, torch.tensor([0, 1, 2, 1], device="meta")).backward()
     criterion.weight = None
     assert criterion.weight is None
+
+
+def test_assert_async_has_no_mps_kernel_on_this_build():
+    # The page: torch._assert_async has CPU and CUDA kernels only (native_functions.yaml), so
+    # eager on MPS the losses use the Python check. A CPU build registers no CUDA kernels, so
+    # the CUDA half is from the source, not checked here.
+    def has_kernel(key):
+        return torch._C._dispatch_has_kernel_for_dispatch_key("aten::_assert_async.msg", key)
+
+    assert has_kernel("CPU") and has_kernel("Meta")
+    assert not has_kernel("MPS") and not has_kernel("XPU")
