@@ -471,3 +471,24 @@ def test_as_many_large_allocations_as_cross_entropy():
         lambda: torch.log_softmax(logits, dim=1).gather(1, target.unsqueeze(1))
     )
     assert (ours, cross_entropy, gather) == (2, 2, 3)
+
+
+def test_a_scalar_alpha_is_a_smaller_step_for_sgd_and_almost_nothing_for_adam():
+    # The page (alpha): alpha * loss scales the SGD step by alpha; Adam's step barely changes.
+    def step(optimizer_class, alpha, steps=3, **kwargs):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 4)
+        optimizer = optimizer_class(model.parameters(), **kwargs)
+        x, y = torch.randn(16, 3), torch.randint(4, (16,))
+        before = model.weight.detach().clone()
+        for _ in range(steps):
+            optimizer.zero_grad()
+            (alpha * focal_loss(model(x), y)).backward()
+            optimizer.step()
+        return model.weight.detach() - before
+
+    one_step = {"steps": 1, "lr": 0.01}  # one SGD step: exactly alpha times the step
+    sgd = step(torch.optim.SGD, 0.25, **one_step) / step(torch.optim.SGD, 1.0, **one_step)
+    torch.testing.assert_close(sgd, torch.full_like(sgd, 0.25), rtol=1e-3, atol=0)
+    adam_small, adam = step(torch.optim.Adam, 0.25, lr=0.01), step(torch.optim.Adam, 1.0, lr=0.01)
+    torch.testing.assert_close(adam_small, adam, rtol=1e-4, atol=1e-7)
