@@ -9,6 +9,7 @@ with `gamma=0` they give `F.cross_entropy`. Run the file to see the examples of 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -29,17 +30,14 @@ def focal_loss(
     if not 0 <= gamma < math.inf:
         raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
     index, valid = _check_inputs(input, target, weight, ignore_index, reduction)
-    dtype = input.dtype
-    if dtype in (torch.float16, torch.bfloat16):
-        input = input.float()  # compute in float32; the result is cast back to the input's dtype
-    log_p = _TrueClassLogProb.apply(input, index.unsqueeze(1), None).squeeze(1)  # log p_y
+    log_p = _true_class_log_prob(input, index)  # log p_y, float32 for float16/bfloat16 input
     log_p = log_p.masked_fill(~valid, 0.0)  # ignored elements: zero loss and zero gradient
     loss = -log_p
     if gamma != 0:
         one_minus_p = -torch.expm1(log_p)  # 1 - p_y, accurate even when p_y is close to 1
         # The clamp keeps the gradient finite where p_y rounds to 1 and gamma < 1.
         loss = loss * one_minus_p.clamp_min(torch.finfo(log_p.dtype).tiny).pow(gamma)
-    return _reduce(loss, index, valid, weight, reduction).to(dtype)
+    return _reduce(loss, index, valid, weight, reduction).to(input.dtype)
 
 
 # --8<-- [end:focal_loss]
@@ -49,6 +47,7 @@ def focal_loss(
 def _check_inputs(input, target, weight, ignore_index, reduction):
     """Check the arguments the way F.cross_entropy does, naming the one that is wrong.
 
+    Shapes, dtypes and Python arguments are checked on every call: that reads no tensor data.
     Return the class index to gather (ignored elements point at class 0) and the mask of
     elements that are not ignored.
     """
@@ -76,9 +75,13 @@ def _check_inputs(input, target, weight, ignore_index, reduction):
         )
     valid = target != ignore_index
     index = target.masked_fill(~valid, 0).long()
-    out_of_range = (index < 0) | (index >= num_classes)
-    if out_of_range.any():  # the only check that reads the data: one host sync
-        value = index[out_of_range][0].item()
+    in_range = (index >= 0) & (index < num_classes)
+    if torch.compiler.is_compiling() or index.device.type in ("cuda", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+        torch._assert_async(in_range.all(), "target must be in [0, C) or equal ignore_index")
+    elif not in_range.all():  # eager: CPU (no device to wait for), or MPS etc.
+        value = index[~in_range][0].item()
         raise IndexError(
             f"target {value} is out of bounds: target must be in [0, {num_classes}) "
             f"or equal ignore_index ({ignore_index})"
@@ -99,38 +102,16 @@ def _reduce(loss, index, valid, weight, reduction):
     return loss.sum() / (valid.sum() if weight is None else w.sum())
 
 
-class _TrueClassLogProb(torch.autograd.Function):
-    """log p_y: the value of log_softmax(logits + bias) at the target class.
-
-    `bias` is None, or one value per class added to every logit (it gets no gradient). The
-    (N, C) log_softmax made by the forward is the only large tensor: the first backward
-    overwrites it with the gradient (onehot(y) - softmax) * grad, where log_softmax + gather
-    would allocate two more. Same values and gradients as log_softmax + gather.
-    """
-
-    @staticmethod
-    def forward(ctx, logits, index, bias):
-        if bias is None:
-            log_probs = torch.log_softmax(logits, dim=1)
-        else:
-            log_probs = torch.add(logits, bias)
-            torch.log_softmax(log_probs, dim=1, out=log_probs)
-        ctx.save_for_backward(logits, index, bias)
-        ctx.log_probs = log_probs  # reused as the gradient buffer by the first backward
-        return log_probs.gather(1, index)
-
-    @staticmethod
-    def backward(ctx, grad):
-        logits, index, bias = ctx.saved_tensors
-        log_probs, ctx.log_probs = ctx.log_probs, None
-        if log_probs is None or torch.is_grad_enabled():
-            # A second backward (retain_graph=True) or a double backward: new tensors.
-            shifted = logits if bias is None else logits + bias
-            probs = torch.softmax(torch.log_softmax(shifted, dim=1), dim=1)
-            return (probs * -grad).scatter_add(1, index, grad), None, None
-        # softmax(log_softmax(x)) = softmax(x): written over the forward's log_softmax
-        grad_logits = torch.softmax(log_probs, dim=1, out=log_probs).mul_(-grad)
-        return grad_logits.scatter_add_(1, index, grad), None, None
+def _true_class_log_prob(input, index, bias=None):
+    """log p_y = log_softmax(input + bias, dim=1) at the class `index`, in float32 for
+    float16/bfloat16 input."""
+    if input.dtype in (torch.float16, torch.bfloat16):
+        input = input.float()
+    if bias is not None:
+        input = input + bias.to(input.dtype)
+    # -cross_entropy(reduction="none") is log p_y: its log_softmax and nll_loss allocate fewer
+    # (N, C) tensors than log_softmax followed by gather (whose backward fills an (N, C) zero).
+    return -torch.nn.functional.cross_entropy(input, index, reduction="none")
 
 
 # --8<-- [end:helpers]
@@ -175,6 +156,66 @@ class FocalLoss(nn.Module):
 
 
 # --8<-- [end:module]
+
+
+# --8<-- [start:sigmoid_focal_loss]
+def sigmoid_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    gamma: float = 2.0,
+    alpha: float | None = 0.25,
+    weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """The focal loss of Lin et al. in its original sigmoid form, for multi-label and dense
+    prediction: one independent binary problem per element of `input` (logits, any shape).
+
+    Per element, with p = sigmoid(input) and p_t = p if target = 1 else 1 - p:
+    alpha_t * (1 - p_t)**gamma * BCE, where BCE is F.binary_cross_entropy_with_logits with the
+    same `weight` and `pos_weight`, and alpha_t = alpha for target 1, 1 - alpha for target 0
+    (alpha=None: no alpha_t). `target` has the shape of `input` and values in [0, 1]; for a
+    soft target, 1 - p_t = target * (1 - p) + (1 - target) * p. "mean" is the mean over all
+    elements, as in BCEWithLogitsLoss and torchvision.ops.sigmoid_focal_loss.
+    """
+    if not 0 <= gamma < math.inf:
+        raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
+    if alpha is not None and not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be None or a number in [0, 1], got {alpha!r}")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    if not (torch.is_tensor(input) and input.is_floating_point()):
+        got = input.dtype if torch.is_tensor(input) else type(input).__name__
+        raise ValueError(f"input must be a floating-point tensor of logits, got {got}")
+    if not (torch.is_tensor(target) and target.is_floating_point()):
+        got = target.dtype if torch.is_tensor(target) else type(target).__name__
+        raise ValueError(f"target must be a floating-point tensor of 0/1 labels, got {got}")
+    if target.shape != input.shape:
+        raise ValueError(
+            f"target must have the shape of input {tuple(input.shape)}, got {tuple(target.shape)}"
+        )
+    x = input.float() if input.dtype in (torch.float16, torch.bfloat16) else input
+    t = target.to(x.dtype)
+    bce = F.binary_cross_entropy_with_logits(
+        x, t, weight=weight, pos_weight=pos_weight, reduction="none"
+    )
+    loss = bce
+    if gamma != 0:
+        # 1 - p_t from sigmoid(x) and sigmoid(-x) = 1 - sigmoid(x): no cancellation near 1.
+        one_minus_p_t = t * torch.sigmoid(-x) + (1 - t) * torch.sigmoid(x)
+        # The clamp keeps the gradient finite where 1 - p_t rounds to 0 and gamma < 1.
+        loss = loss * one_minus_p_t.clamp_min(torch.finfo(x.dtype).tiny).pow(gamma)
+    if alpha is not None:
+        loss = loss * (alpha * t + (1 - alpha) * (1 - t))
+    if reduction == "mean":
+        loss = loss.mean()
+    elif reduction == "sum":
+        loss = loss.sum()
+    return loss.to(input.dtype)
+
+
+# --8<-- [end:sigmoid_focal_loss]
 
 
 if __name__ == "__main__":
@@ -277,6 +318,32 @@ if __name__ == "__main__":
         except (ValueError, IndexError) as error:
             print(f"{name}: {type(error).__name__}: {error}")
     # --8<-- [end:errors]
+
+    # --8<-- [start:sigmoid_example]
+    torch.manual_seed(0)
+    logits = torch.randn(4, 3, dtype=torch.float64) * 3  # 4 samples, 3 independent labels
+    labels = torch.tensor([[1.0, 0, 0], [0, 1, 1], [0, 0, 0], [1, 1, 0]], dtype=torch.float64)
+
+    # The paper's definition, written out: p_t = p for label 1, 1 - p for label 0.
+    p = 1 / (1 + torch.exp(-logits))
+    p_t = torch.where(labels == 1, p, 1 - p)
+    alpha_t = torch.where(labels == 1, 0.25, 0.75)
+    reference = (-alpha_t * (1 - p_t) ** 2 * torch.log(p_t)).mean()
+    print("sigmoid_focal_loss:", sigmoid_focal_loss(logits, labels).item())
+    print("definition:        ", reference.item())
+
+    # gamma=0 and alpha=None: BCEWithLogitsLoss, with the same weight and pos_weight.
+    pos_weight = torch.tensor([1.0, 3.0, 0.5], dtype=torch.float64)
+    plain = sigmoid_focal_loss(logits, labels, gamma=0.0, alpha=None, pos_weight=pos_weight)
+    bce = F.binary_cross_entropy_with_logits(logits, labels, pos_weight=pos_weight)
+    print("gamma=0, alpha=None equals BCE:", torch.allclose(plain, bce))
+
+    # float32 logits of magnitude 1e4, confidently right and wrong: finite loss and gradient.
+    huge = torch.tensor([[1e4, -1e4], [-1e4, 1e4]], requires_grad=True)
+    value = sigmoid_focal_loss(huge, torch.tensor([[1.0, 1.0], [1.0, 0.0]]), reduction="none")
+    value.sum().backward()
+    print("loss at |logit| = 1e4:", value.tolist(), " gradient:", huge.grad.tolist())
+    # --8<-- [end:sigmoid_example]
 
     # --8<-- [start:plot]
     import io

@@ -1,5 +1,6 @@
-"""The custom-losses chapter's overview page: the speed table, read from the committed results
-of snippets/losses/benchmark.py (snippets/losses/benchmark_results.json)."""
+"""The custom-losses chapter's overview page: the speed tables, read from the committed results
+of snippets/losses/benchmark.py (benchmark_results.json, and benchmark_results_cuda.json when a
+GPU run has written it)."""
 
 import os
 from pathlib import Path
@@ -12,39 +13,46 @@ os.chdir(Path(__file__).resolve().parents[2])
 import json  # noqa: E402 (the page runs this section alone)
 from pathlib import Path  # noqa: E402
 
-results_file = Path("snippets/losses/benchmark_results.json")
-report = json.loads(results_file.read_text(encoding="utf-8"))
 
-machine, settings = report["machine"], report["settings"]
-print("| CPU | torch | threads | N × C | dtype | rounds | timed calls per round |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
-print(
-    f"| {machine['cpu']} | {machine['torch']} | {machine['threads']} "
-    f"| {settings['n']} × {settings['c']} | {settings['dtype']} | {settings['repeats']} "
-    f"| {settings['calls']} |"
-)
-print()
-print("| loss | ms (median) | ms (min) | × `cross_entropy` | target |")
-print("| --- | ---: | ---: | ---: | --- |")
-for name, row in report["results"].items():
-    limit = row["max_ratio"]
-    if name == report["reference"]:
-        target = "="
-    elif limit is None:
-        target = ""
-    else:
-        target = f"≤ {limit} {'✓' if row['ratio_to_cross_entropy'] <= limit else '✗'}"
-    print(
-        f"| `{name}` | {row['median_ms']:.1f} | {row['min_ms']:.1f} "
-        f"| {row['ratio_to_cross_entropy']:.2f} | {target} |"
-    )
-vs_kornia = report["focal_loss_vs_kornia_focal_loss"]
-if vs_kornia is not None:
-    mark = "✓" if vs_kornia <= 1.0 else "✗"
-    print(f"| `focal_loss` / `kornia_focal_loss` | | | {vs_kornia:.2f} | ≤ 1.0 {mark} |")
-validation = report["validation"]
-print(
-    f"| input checks alone | {validation['median_ms']:.2f} | "
-    f"| {validation['ratio_to_cross_entropy']:.3f} | |"
-)
+def mark(value, limit):
+    return f"{value:.2f} {'✓' if value <= limit else '✗'}"
+
+
+def print_tables(report):
+    machine, settings, goals = report["machine"], report["settings"], report["goals"]
+    print(f"**{settings['device']}**: {machine['device']}, torch {machine['torch']}, ", end="")
+    print(f"{machine['threads']} thread(s), {settings['dtype']}, ", end="")
+    print(f"median of {settings['repeats']} rounds of {settings['calls']} calls")
+    print()
+    for size in report["sizes"]:
+        print(f"N × C = {size['n']} × {size['c']}")
+        print()
+        print(
+            "| loss | eager ms | eager × CE | compiled ms | compiled × compiled CE "
+            "| compiled × eager |"
+        )
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for name, row in size["results"].items():
+            goal = name in goals["losses"]
+            eager = (
+                mark(row["eager_ratio"], goals["eager"]) if goal else f"{row['eager_ratio']:.2f}"
+            )
+            cells = [f"`{name}`", f"{row['eager_ms']:.3f}", eager]
+            if "compiled_ms" in row:
+                compiled = row["compiled_ratio"]
+                cells += [
+                    f"{row['compiled_ms']:.3f}",
+                    mark(compiled, goals["compiled"]) if goal else f"{compiled:.2f}",
+                    mark(row["compiled_over_eager"], 1.0) if goal else "",
+                ]
+            else:
+                cells += ["", "", ""]
+            print("| " + " | ".join(cells) + " |")
+        print()
+
+
+for name in ("benchmark_results.json", "benchmark_results_cuda.json"):
+    results_file = Path("snippets/losses") / name
+    if results_file.exists():  # the CUDA file exists only after a run on a GPU
+        print_tables(json.loads(results_file.read_text(encoding="utf-8")))
 # --8<-- [end:benchmark_table]

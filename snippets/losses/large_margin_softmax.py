@@ -40,7 +40,11 @@ def check_labels(labels, batch, classes):
     if tuple(labels.shape) != (batch,):
         raise ValueError(f"labels must have shape ({batch},), got {tuple(labels.shape)}")
     outside = (labels < 0) | (labels >= classes)
-    if outside.any():
+    if torch.compiler.is_compiling() or labels.device.type in ("cuda", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+        torch._assert_async(~outside.any(), "labels must hold class indices in [0, C)")
+    elif outside.any():  # eager: CPU (no device to wait for), or MPS etc.
         raise IndexError(
             f"labels holds class index {labels[outside][0].item()}, outside [0, {classes})"
         )
@@ -175,7 +179,7 @@ if __name__ == "__main__":
     print("d acos(c) / dc at c = 1    :", one.grad.item())
     # --8<-- [end:acos_nan]
 
-    # --8<-- [start:bad_input]
+    # --8<-- [start:errors]
     cosine = torch.zeros(4, 3)
     labels = torch.tensor([0, 2, 1, 2])
     for bad in (
@@ -190,7 +194,21 @@ if __name__ == "__main__":
             bad()
         except (ValueError, IndexError) as error:
             print(f"{type(error).__name__}: {error}")
-    # --8<-- [end:bad_input]
+    # --8<-- [end:errors]
+
+    # --8<-- [start:margin_jumps]
+    m, step = 0.5, 1e-6  # ArcFace margin (radians); angles just below and just above
+    for name, easy_margin, edge in (
+        ("easy_margin=True, at 90 degrees", True, math.pi / 2),
+        ("threshold (default), at pi - m", False, math.pi - m),
+    ):
+        theta = torch.tensor([edge - step, edge + step], dtype=torch.float64)
+        cosine = torch.stack([theta.cos(), torch.zeros_like(theta)], dim=1)  # class 0: target
+        labels = torch.zeros(2, dtype=torch.long)
+        logit = margin_logits(cosine, labels, scale=1.0, margin=m, easy_margin=easy_margin)
+        below, above = logit[:, 0].tolist()
+        print(f"{name}: {below:.4f} -> {above:.4f} (jump {above - below:+.4f})")
+    # --8<-- [end:margin_jumps]
 
     # --8<-- [start:plot]
     import io

@@ -24,6 +24,7 @@ class LDAMLoss(nn.Module):
     """
 
     ignore_index = -100
+    reduction = "mean"
 
     def __init__(
         self,
@@ -58,7 +59,7 @@ class LDAMLoss(nn.Module):
             raise ValueError(
                 f"input has {input.shape[1]} classes (dim 1), but class_counts has {num_classes}"
             )
-        index, valid = _check_inputs(input, target, self.weight, self.ignore_index, "mean")
+        index, valid = _check_inputs(input, target, self.weight, self.ignore_index, self.reduction)
         dtype = input.dtype
         compute_dtype = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
         margin = self.margins.to(compute_dtype)[index].masked_fill(~valid, 0.0)  # m_y, 0 if ignored
@@ -68,6 +69,13 @@ class LDAMLoss(nn.Module):
         weight = None if self.weight is None else self.weight.to(compute_dtype)
         loss = F.cross_entropy(logits, target.long(), weight=weight, ignore_index=self.ignore_index)
         return loss.to(dtype)
+
+    def __setattr__(self, name: str, value) -> None:
+        # A weight assigned during training (DRW) follows the module, as .to() moves it: to
+        # the device and floating-point dtype of the margins buffer.
+        if name == "weight" and torch.is_tensor(value) and "margins" in self._buffers:
+            value = value.to(device=self.margins.device, dtype=self.margins.dtype)
+        super().__setattr__(name, value)
 
     def extra_repr(self) -> str:
         return f"max_margin={self.max_margin}, scale={self.scale}"
@@ -80,6 +88,7 @@ class LDAMLoss(nn.Module):
 def _check_inputs(input, target, weight, ignore_index, reduction):
     """Check the arguments the way F.cross_entropy does, naming the one that is wrong.
 
+    Shapes, dtypes and Python arguments are checked on every call: that reads no tensor data.
     Return the class index to gather (ignored elements point at class 0) and the mask of
     elements that are not ignored.
     """
@@ -107,9 +116,13 @@ def _check_inputs(input, target, weight, ignore_index, reduction):
         )
     valid = target != ignore_index
     index = target.masked_fill(~valid, 0).long()
-    out_of_range = (index < 0) | (index >= num_classes)
-    if out_of_range.any():  # the only check that reads the data: one host sync
-        value = index[out_of_range][0].item()
+    in_range = (index >= 0) & (index < num_classes)
+    if torch.compiler.is_compiling() or index.device.type in ("cuda", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+        torch._assert_async(in_range.all(), "target must be in [0, C) or equal ignore_index")
+    elif not in_range.all():  # eager: CPU (no device to wait for), or MPS etc.
+        value = index[~in_range][0].item()
         raise IndexError(
             f"target {value} is out of bounds: target must be in [0, {num_classes}) "
             f"or equal ignore_index ({ignore_index})"

@@ -36,7 +36,11 @@ def check_logits_and_target(input, target):
         )
     classes = input.shape[1]
     outside = (target < 0) | (target >= classes)
-    if outside.any():
+    if torch.compiler.is_compiling() or target.device.type in ("cuda", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+        torch._assert_async(~outside.any(), "target must hold class indices in [0, C)")
+    elif outside.any():  # eager: CPU (no device to wait for), or MPS etc.
         raise IndexError(
             f"target holds class index {target[outside][0].item()}, "
             f"outside [0, {classes}) for input with C={classes} classes"
@@ -173,7 +177,7 @@ if __name__ == "__main__":
         print(f"{name:16} loss={loss.item():.5f}  gradient={gradient.squeeze(0)}")
     # --8<-- [end:hinge_vs_ce]
 
-    # --8<-- [start:bad_input]
+    # --8<-- [start:errors]
     for bad in (
         lambda: crammer_singer_loss(logits, target, margin=-1.0),
         lambda: crammer_singer_loss(logits, target.float()),
@@ -185,7 +189,7 @@ if __name__ == "__main__":
             bad()
         except (ValueError, IndexError) as error:
             print(f"{type(error).__name__}: {error}")
-    # --8<-- [end:bad_input]
+    # --8<-- [end:errors]
 
     # --8<-- [start:plot]
     import io

@@ -55,14 +55,23 @@ def soft_nearest_neighbor_loss(embeddings, labels, *, temperature=1.0):
     self_pair = torch.eye(len(x), dtype=torch.bool, device=x.device)
     partner = (labels[:, None] == labels[None, :]) & ~self_pair
     has_partner = partner.any(dim=1)
-    if not has_partner.any():
-        raise ValueError(
-            "labels: no sample has another sample of the same class in the batch, "
-            "so the soft nearest neighbor loss is undefined"
-        )
+    message = (
+        "labels: no sample has another sample of the same class in the batch, "
+        "so the soft nearest neighbor loss is undefined"
+    )
+    if torch.compiler.is_compiling() or labels.device.type in ("cuda", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+        torch._assert_async(has_partner.any(), message)
+    elif not has_partner.any():  # eager: CPU (no device to wait for), or MPS etc.
+        raise ValueError(message)
     log_all = logits.masked_fill(self_pair, float("-inf")).logsumexp(dim=1)
-    log_same = logits.masked_fill(~partner, float("-inf")).logsumexp(dim=1)  # -inf: no partner
-    loss = (log_all - log_same)[has_partner].mean()
+    # A sample without a partner gets log_same = log_all (a zero term) and is left out of the
+    # mean by dividing by the number of samples that have one: no boolean indexing, whose
+    # output size depends on the data.
+    same = partner | (~has_partner[:, None] & ~self_pair)
+    log_same = logits.masked_fill(~same, float("-inf")).logsumexp(dim=1)
+    loss = (log_all - log_same).sum() / has_partner.sum()
     return loss.to(embeddings.dtype)
 
 

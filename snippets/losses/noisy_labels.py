@@ -37,7 +37,11 @@ def check_logits_and_target(input, target):
         )
     classes = input.shape[1]
     outside = (target < 0) | (target >= classes)
-    if outside.any():
+    if torch.compiler.is_compiling() or target.device.type in ("cuda", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+        torch._assert_async(~outside.any(), "target must hold class indices in [0, C)")
+    elif outside.any():  # eager: CPU (no device to wait for), or MPS etc.
         raise IndexError(
             f"target holds class index {target[outside][0].item()}, "
             f"outside [0, {classes}) for input with C={classes} classes"
@@ -158,7 +162,7 @@ if __name__ == "__main__":
     print("RCE, log_zero=log(1e-4):", ours.item())
     # --8<-- [end:authors_code]
 
-    # --8<-- [start:bad_input]
+    # --8<-- [start:errors]
     logits = torch.zeros(4, 3)
     target = torch.tensor([0, 2, 1, 2])
     for bad in (
@@ -175,7 +179,7 @@ if __name__ == "__main__":
             bad()
         except (ValueError, IndexError) as error:
             print(f"{type(error).__name__}: {error}")
-    # --8<-- [end:bad_input]
+    # --8<-- [end:errors]
 
     # --8<-- [start:plot]
     import io

@@ -30,15 +30,12 @@ def poly1_cross_entropy(
     if not -1 <= epsilon < math.inf:
         raise ValueError(f"epsilon must be a finite number >= -1, got {epsilon!r}")
     index, valid = _check_inputs(input, target, weight, ignore_index, reduction)
-    dtype = input.dtype
-    if dtype in (torch.float16, torch.bfloat16):
-        input = input.float()  # compute in float32; the result is cast back to the input's dtype
-    log_p = _TrueClassLogProb.apply(input, index.unsqueeze(1), None).squeeze(1)  # log p_y
+    log_p = _true_class_log_prob(input, index)  # log p_y, float32 for float16/bfloat16 input
     log_p = log_p.masked_fill(~valid, 0.0)  # ignored elements: zero loss and zero gradient
     loss = -log_p
     if epsilon != 0:
         loss = loss - epsilon * torch.expm1(log_p)  # + epsilon * (1 - p_y)
-    return _reduce(loss, index, valid, weight, reduction).to(dtype)
+    return _reduce(loss, index, valid, weight, reduction).to(input.dtype)
 
 
 # --8<-- [end:poly1_cross_entropy]
@@ -48,6 +45,7 @@ def poly1_cross_entropy(
 def _check_inputs(input, target, weight, ignore_index, reduction):
     """Check the arguments the way F.cross_entropy does, naming the one that is wrong.
 
+    Shapes, dtypes and Python arguments are checked on every call: that reads no tensor data.
     Return the class index to gather (ignored elements point at class 0) and the mask of
     elements that are not ignored.
     """
@@ -75,9 +73,13 @@ def _check_inputs(input, target, weight, ignore_index, reduction):
         )
     valid = target != ignore_index
     index = target.masked_fill(~valid, 0).long()
-    out_of_range = (index < 0) | (index >= num_classes)
-    if out_of_range.any():  # the only check that reads the data: one host sync
-        value = index[out_of_range][0].item()
+    in_range = (index >= 0) & (index < num_classes)
+    if torch.compiler.is_compiling() or index.device.type in ("cuda", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+        torch._assert_async(in_range.all(), "target must be in [0, C) or equal ignore_index")
+    elif not in_range.all():  # eager: CPU (no device to wait for), or MPS etc.
+        value = index[~in_range][0].item()
         raise IndexError(
             f"target {value} is out of bounds: target must be in [0, {num_classes}) "
             f"or equal ignore_index ({ignore_index})"
@@ -98,38 +100,16 @@ def _reduce(loss, index, valid, weight, reduction):
     return loss.sum() / (valid.sum() if weight is None else w.sum())
 
 
-class _TrueClassLogProb(torch.autograd.Function):
-    """log p_y: the value of log_softmax(logits + bias) at the target class.
-
-    `bias` is None, or one value per class added to every logit (it gets no gradient). The
-    (N, C) log_softmax made by the forward is the only large tensor: the first backward
-    overwrites it with the gradient (onehot(y) - softmax) * grad, where log_softmax + gather
-    would allocate two more. Same values and gradients as log_softmax + gather.
-    """
-
-    @staticmethod
-    def forward(ctx, logits, index, bias):
-        if bias is None:
-            log_probs = torch.log_softmax(logits, dim=1)
-        else:
-            log_probs = torch.add(logits, bias)
-            torch.log_softmax(log_probs, dim=1, out=log_probs)
-        ctx.save_for_backward(logits, index, bias)
-        ctx.log_probs = log_probs  # reused as the gradient buffer by the first backward
-        return log_probs.gather(1, index)
-
-    @staticmethod
-    def backward(ctx, grad):
-        logits, index, bias = ctx.saved_tensors
-        log_probs, ctx.log_probs = ctx.log_probs, None
-        if log_probs is None or torch.is_grad_enabled():
-            # A second backward (retain_graph=True) or a double backward: new tensors.
-            shifted = logits if bias is None else logits + bias
-            probs = torch.softmax(torch.log_softmax(shifted, dim=1), dim=1)
-            return (probs * -grad).scatter_add(1, index, grad), None, None
-        # softmax(log_softmax(x)) = softmax(x): written over the forward's log_softmax
-        grad_logits = torch.softmax(log_probs, dim=1, out=log_probs).mul_(-grad)
-        return grad_logits.scatter_add_(1, index, grad), None, None
+def _true_class_log_prob(input, index, bias=None):
+    """log p_y = log_softmax(input + bias, dim=1) at the class `index`, in float32 for
+    float16/bfloat16 input."""
+    if input.dtype in (torch.float16, torch.bfloat16):
+        input = input.float()
+    if bias is not None:
+        input = input + bias.to(input.dtype)
+    # -cross_entropy(reduction="none") is log p_y: its log_softmax and nll_loss allocate fewer
+    # (N, C) tensors than log_softmax followed by gather (whose backward fills an (N, C) zero).
+    return -torch.nn.functional.cross_entropy(input, index, reduction="none")
 
 
 # --8<-- [end:helpers]

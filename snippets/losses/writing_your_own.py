@@ -4,6 +4,9 @@ that catch them, run against the chapter's focal_loss (snippets/losses/focal.py)
 Run it to see the examples of docs/losses/writing_your_own.md.
 """
 
+import os
+from pathlib import Path
+
 # --8<-- [start:broken]
 import torch
 import torch.nn.functional as F
@@ -23,6 +26,10 @@ def blog_focal_loss(logits, target, alpha=0.25, gamma=2.0):
 
 # The chapter's focal.py, next to this file (the page runs its sections in an earlier block).
 from focal import focal_loss  # noqa: E402
+
+# The page runs the sections below from the repository root, where mkdocs builds the site.
+# Run alone from any folder, this file moves there first, so the same relative paths work.
+os.chdir(Path(__file__).resolve().parents[2])
 
 # --8<-- [start:broken_gather]
 torch.manual_seed(0)
@@ -131,3 +138,74 @@ print("focal_loss:", actual.item())
 print("reference: ", reference.item())
 print("equal (torch.allclose):", torch.allclose(actual, reference))
 # --8<-- [end:independent]
+
+# --8<-- [start:conventions_table]
+import importlib  # noqa: E402 (the page runs this section alone)
+import inspect  # noqa: E402
+import sys  # noqa: E402
+
+sys.path.insert(0, "snippets/losses")  # the chapter's loss files, from the repository root
+chapter = {
+    "focal": ("focal_loss", "FocalLoss", "sigmoid_focal_loss"),
+    "poly": ("poly1_cross_entropy",),
+    "logit_adjustment": ("logit_adjusted_cross_entropy",),
+    "ldam": ("LDAMLoss",),
+    "noisy_labels": ("generalized_cross_entropy", "symmetric_cross_entropy"),
+    "margin": ("crammer_singer_loss",),
+    "large_margin_softmax": ("margin_logits",),
+    "neighbors": ("soft_nearest_neighbor_loss",),
+}
+print("| loss | `weight` | `ignore_index` | `reduction` |")
+print("| --- | --- | --- | --- |")
+for module_name, names in chapter.items():
+    module = importlib.import_module(module_name)
+    for name in names:
+        loss = getattr(module, name)
+        parameters = inspect.signature(loss).parameters  # a class: its __init__
+        cells = []
+        for argument in ("weight", "ignore_index", "reduction"):
+            if argument in parameters:
+                cells.append("✓")
+            elif hasattr(loss, argument):  # a class attribute, not an argument
+                cells.append(f"fixed: `{getattr(loss, argument)}`")
+            else:
+                cells.append("—")
+        print(f"| `{name}` | " + " | ".join(cells) + " |")
+# --8<-- [end:conventions_table]
+
+# --8<-- [start:value_checks]
+import torch._dynamo  # noqa: E402
+
+
+def checked_with_any(input, target):
+    """The check as it is usually written: a Python `if` on a value read from the tensor."""
+    if ((target < 0) | (target >= input.shape[1])).any():
+        raise IndexError("target out of range")
+    return F.cross_entropy(input, target)
+
+
+torch.manual_seed(0)
+logits, labels = torch.randn(6, 5), torch.tensor([0, 1, 2, 3, 4, 0])
+for name, loss_fn in {"checked_with_any": checked_with_any, "focal_loss": focal_loss}.items():
+    explanation = torch._dynamo.explain(loss_fn)(logits, labels)
+    print(f"{name}: graph breaks = {explanation.graph_break_count}")
+try:
+    torch.compile(checked_with_any, fullgraph=True, backend="eager")(logits, labels)
+except torch._dynamo.exc.Unsupported as error:
+    print("fullgraph=True:", str(error).splitlines()[0])
+
+bad = torch.tensor([0, 1, 2, 3, 5, 0])  # 5 is not a class of C=5
+compiled = torch.compile(focal_loss, fullgraph=True, dynamic=True)
+for name, call in {
+    "F.cross_entropy, eager, CPU": lambda: F.cross_entropy(logits, bad),
+    "focal_loss, eager, CPU": lambda: focal_loss(logits, bad),
+    "focal_loss, compiled, CPU": lambda: compiled(logits, bad),
+}.items():
+    try:
+        call()
+    except (IndexError, RuntimeError) as error:
+        message = str(error).splitlines()[0]
+        if "main.cpp" in message:  # the generated kernel's file name changes with the build
+            message = message[message.index("index out of bounds") :]
+        print(f"{name}: {type(error).__name__}: {message}")
+# --8<-- [end:value_checks]

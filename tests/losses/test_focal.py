@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from losses.focal import FocalLoss, _TrueClassLogProb, focal_loss
+from losses.focal import FocalLoss, _true_class_log_prob, focal_loss, sigmoid_focal_loss
 from losses.loss_properties import (
     check_all_ignored_like_cross_entropy,
     check_computes_in_float32,
@@ -78,8 +78,8 @@ def test_gamma_zero_gradient_is_cross_entropy_gradient():
 def test_true_class_log_prob_matches_log_softmax_and_gather():
     logits, target = make_batch(6, 5, 2, scale=5.0)
     a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
-    fast = _TrueClassLogProb.apply(a, target.unsqueeze(1), None)
-    slow = torch.log_softmax(b, dim=1).gather(1, target.unsqueeze(1))
+    fast = _true_class_log_prob(a, target)
+    slow = torch.log_softmax(b, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
     torch.testing.assert_close(fast, slow)
     upstream = torch.randn_like(fast)
     (fast * upstream).sum().backward()
@@ -318,8 +318,8 @@ def test_true_class_log_prob_with_a_bias_matches_log_softmax_of_the_shifted_logi
     logits, target = make_batch(6, 5, 2, scale=5.0)
     bias = torch.randn(5, 1, dtype=torch.float64)
     a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
-    fast = _TrueClassLogProb.apply(a, target.unsqueeze(1), bias)
-    slow = torch.log_softmax(b + bias, dim=1).gather(1, target.unsqueeze(1))
+    fast = _true_class_log_prob(a, target, bias)
+    slow = torch.log_softmax(b + bias, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
     torch.testing.assert_close(fast, slow)
     upstream = torch.randn_like(fast)
     (fast * upstream).sum().backward()
@@ -336,13 +336,126 @@ def test_second_backward_with_retain_graph_gives_the_same_gradient():
     assert torch.equal(first, second)
 
 
-def test_one_large_allocation_where_log_softmax_and_gather_make_three():
-    # The page: the backward reuses the forward's (N, C) log_softmax for the gradient.
+# ---- sigmoid_focal_loss: the sigmoid form of the paper, for multi-label and dense targets ----
+
+
+def reference_sigmoid_focal(logits, target, gamma, alpha):
+    """An independent formula in float64: p_t from 1 / (1 + exp(-x)), log(p_t) directly."""
+    x = logits.double()
+    p = 1 / (1 + torch.exp(-x))
+    p_t = target * p + (1 - target) * (1 - p)
+    alpha_t = 1.0 if alpha is None else alpha * target + (1 - alpha) * (1 - target)
+    return -alpha_t * (1 - p_t) ** gamma * torch.log(p_t)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+@pytest.mark.parametrize("alpha", [None, 0.25, 0.9])
+def test_sigmoid_focal_matches_the_paper_formula(gamma, alpha):
+    generator = torch.Generator().manual_seed(1)
+    logits = torch.randn(5, 4, 3, generator=generator, dtype=torch.float64) * 3
+    target = (torch.rand(5, 4, 3, generator=generator) < 0.4).double()
+    expected = reference_sigmoid_focal(logits, target, gamma, alpha)
+    value = sigmoid_focal_loss(logits, target, gamma=gamma, alpha=alpha, reduction="none")
+    torch.testing.assert_close(value, expected)
+    mean = sigmoid_focal_loss(logits, target, gamma=gamma, alpha=alpha)
+    torch.testing.assert_close(mean, expected.mean())
+    total = sigmoid_focal_loss(logits, target, gamma=gamma, alpha=alpha, reduction="sum")
+    torch.testing.assert_close(total, expected.sum())
+
+
+def test_sigmoid_focal_with_gamma_zero_is_bce_with_the_same_weight_and_pos_weight():
+    generator = torch.Generator().manual_seed(2)
+    logits = torch.randn(6, 3, 2, 2, generator=generator, dtype=torch.float64) * 3
+    target = torch.rand(6, 3, 2, 2, generator=generator, dtype=torch.float64)  # soft targets
+    weight = torch.rand(6, 1, 2, 2, generator=generator, dtype=torch.float64)
+    pos_weight = torch.tensor([1.0, 3.0, 0.5], dtype=torch.float64).view(3, 1, 1)
+    for reduction in ("none", "mean", "sum"):
+        a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+        kwargs = {"weight": weight, "pos_weight": pos_weight, "reduction": reduction}
+        value = sigmoid_focal_loss(a, target, gamma=0.0, alpha=None, **kwargs)
+        expected = F.binary_cross_entropy_with_logits(b, target, **kwargs)
+        torch.testing.assert_close(value, expected)
+        value.sum().backward()
+        expected.sum().backward()
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_sigmoid_focal_gradcheck_and_extreme_logits(gamma):
+    generator = torch.Generator().manual_seed(3)
+    logits = torch.randn(4, 3, generator=generator, dtype=torch.float64).requires_grad_()
+    target = (torch.rand(4, 3, generator=generator) < 0.5).double()
+    assert torch.autograd.gradcheck(
+        lambda x: sigmoid_focal_loss(x, target, gamma=gamma, reduction="sum"), (logits,)
+    )
+    signs = torch.randint(0, 2, (8, 5), generator=generator).float() * 2 - 1
+    huge = (signs * 1e4).requires_grad_()
+    labels = (torch.rand(8, 5, generator=generator) < 0.5).float()
+    value = sigmoid_focal_loss(huge, labels, gamma=gamma, reduction="none")
+    value.sum().backward()
+    assert torch.isfinite(value).all() and torch.isfinite(huge.grad).all()
+    wrong = (signs > 0) != (labels > 0)
+    alpha_t = torch.where(labels > 0, 0.25, 0.75)
+    torch.testing.assert_close(value[wrong], (1e4 * alpha_t)[wrong])  # loss = alpha_t * |x|
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_sigmoid_focal_low_precision_is_computed_in_float32(dtype):
+    logits = (torch.randn(8, 5) * 3).to(dtype)
+    target = (torch.rand(8, 5) < 0.5).to(dtype)
+    value = sigmoid_focal_loss(logits, target)
+    assert value.dtype == dtype
+    assert torch.equal(value, sigmoid_focal_loss(logits.float(), target.float()).to(dtype))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"gamma": -1.0}, "^gamma must be"),
+        ({"alpha": 1.5}, "^alpha must be"),
+        ({"reduction": "avg"}, "^reduction must be"),
+        ({"target": torch.ones(3, 2, dtype=torch.long)}, "^target must be a floating-point"),
+        ({"target": torch.ones(3, 4)}, "^target must have the shape of input"),
+        ({"input": torch.ones(3, 2, dtype=torch.long)}, "^input must be a floating-point"),
+    ],
+)
+def test_sigmoid_focal_bad_input_names_the_argument(kwargs, match):
+    arguments = {"input": torch.zeros(3, 2), "target": torch.ones(3, 2), **kwargs}
+    input, target = arguments.pop("input"), arguments.pop("target")
+    with pytest.raises(ValueError, match=match):
+        sigmoid_focal_loss(input, target, **arguments)
+
+
+def test_an_all_ignored_batch_moves_parameters_only_through_optimizer_state():
+    # The page: zero gradient; plain SGD leaves the parameters, momentum / Adam move them.
+    for optimizer_class, kwargs, moves in [
+        (torch.optim.SGD, {"lr": 0.1}, False),
+        (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}, True),
+        (torch.optim.SGD, {"lr": 0.1, "weight_decay": 0.1}, True),
+        (torch.optim.Adam, {"lr": 0.1}, True),
+    ]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 4)
+        optimizer = optimizer_class(model.parameters(), **kwargs)
+        x = torch.randn(5, 3)
+        focal_loss(model(x), torch.randint(4, (5,))).backward()  # one ordinary step first
+        optimizer.step()
+        optimizer.zero_grad()
+        before = model.weight.detach().clone()
+        loss = focal_loss(model(x), torch.full((5,), -100))
+        loss.backward()
+        assert torch.isnan(loss) and torch.all(model.weight.grad == 0)
+        optimizer.step()
+        assert (not torch.equal(model.weight, before)) == moves, (optimizer_class, kwargs)
+
+
+def test_as_many_large_allocations_as_cross_entropy():
+    # The page: as many (N, C) tensors as F.cross_entropy; log_softmax + gather makes one more.
     from torch.profiler import ProfilerActivity, profile
 
     n, c = 512, 1000
     logits = torch.randn(n, c, requires_grad=True)
-    index = torch.randint(c, (n, 1))
+    target = torch.randint(c, (n,))
 
     def large_allocations(compute):
         logits.grad = None
@@ -352,5 +465,30 @@ def test_one_large_allocation_where_log_softmax_and_gather_make_three():
         events = prof.events()
         return sum(1 for e in events if e.cpu_memory_usage >= n * c * 4 and not e.cpu_children)
 
-    assert large_allocations(lambda: _TrueClassLogProb.apply(logits, index, None)) == 1
-    assert large_allocations(lambda: torch.log_softmax(logits, dim=1).gather(1, index)) == 3
+    ours = large_allocations(lambda: _true_class_log_prob(logits, target))
+    cross_entropy = large_allocations(lambda: F.cross_entropy(logits, target, reduction="none"))
+    gather = large_allocations(
+        lambda: torch.log_softmax(logits, dim=1).gather(1, target.unsqueeze(1))
+    )
+    assert (ours, cross_entropy, gather) == (2, 2, 3)
+
+
+def test_a_scalar_alpha_is_a_smaller_step_for_sgd_and_almost_nothing_for_adam():
+    # The page (alpha): alpha * loss scales the SGD step by alpha; Adam's step barely changes.
+    def step(optimizer_class, alpha, steps=3, **kwargs):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 4)
+        optimizer = optimizer_class(model.parameters(), **kwargs)
+        x, y = torch.randn(16, 3), torch.randint(4, (16,))
+        before = model.weight.detach().clone()
+        for _ in range(steps):
+            optimizer.zero_grad()
+            (alpha * focal_loss(model(x), y)).backward()
+            optimizer.step()
+        return model.weight.detach() - before
+
+    one_step = {"steps": 1, "lr": 0.01}  # one SGD step: exactly alpha times the step
+    sgd = step(torch.optim.SGD, 0.25, **one_step) / step(torch.optim.SGD, 1.0, **one_step)
+    torch.testing.assert_close(sgd, torch.full_like(sgd, 0.25), rtol=1e-3, atol=0)
+    adam_small, adam = step(torch.optim.Adam, 0.25, lr=0.01), step(torch.optim.Adam, 1.0, lr=0.01)
+    torch.testing.assert_close(adam_small, adam, rtol=1e-4, atol=1e-7)

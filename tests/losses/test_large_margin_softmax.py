@@ -259,3 +259,41 @@ def test_naive_arcface_logit_is_smallest_at_pi_minus_m():
         theta[naive.argmin()], torch.tensor(math.pi - 0.5, dtype=torch.float64), atol=1e-4, rtol=0
     )
     assert round(math.degrees(math.pi - 0.5)) == 151
+
+
+def test_easy_margin_jumps_up_at_90_degrees_and_the_threshold_jumps_down_at_pi_minus_m():
+    # The page (margin_jumps): neither fix is continuous; only the threshold stays decreasing.
+    m = 0.5
+
+    def target_logit(theta, easy_margin):
+        cosine = torch.stack([theta.cos(), torch.zeros_like(theta)], dim=1)
+        labels = torch.zeros(len(theta), dtype=torch.long)
+        logits = margin_logits(cosine, labels, scale=1.0, margin=m, easy_margin=easy_margin)
+        return logits[:, 0]
+
+    step = 1e-6
+    edges = torch.tensor([-step, step], dtype=torch.float64)
+    easy = target_logit(math.pi / 2 + edges, True)
+    threshold = target_logit(math.pi - m + edges, False)
+    # cos(90 deg) - cos(90 deg + m) = sin(m) upward; cos(pi - m) - m sin(m) - cos(pi) downward
+    jump = torch.tensor(math.sin(m), dtype=torch.float64)
+    torch.testing.assert_close(easy[1] - easy[0], jump, atol=1e-5, rtol=0)
+    assert threshold[1] - threshold[0] < -0.1
+    torch.testing.assert_close(
+        threshold[1] - threshold[0],
+        torch.tensor(-math.cos(m) - m * math.sin(m) + 1, dtype=torch.float64),
+        atol=1e-5,
+        rtol=0,
+    )
+    grid = torch.linspace(0.01, math.pi - 0.01, 2000, dtype=torch.float64)
+    assert torch.all(target_logit(grid, False).diff() < 0)  # decreasing on both sides
+    assert not torch.all(target_logit(grid, True).diff() < 0)
+
+
+def test_a_clamp_to_minus_1_1_keeps_the_infinite_derivative_of_acos_at_1():
+    # The page: pytorch-metric-learning 2.8.1 clamps to [-1, 1]; that removes the nan only.
+    c = torch.tensor([1.0, 1.0 + 1e-6], requires_grad=True)
+    angle = torch.acos(c.clamp(-1, 1))
+    assert not torch.isnan(angle).any()
+    angle.sum().backward()
+    assert c.grad[0] == -math.inf

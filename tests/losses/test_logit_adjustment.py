@@ -189,7 +189,7 @@ def test_bad_input_raises_an_error_naming_the_argument(call, error, match):
 
 
 def test_helpers_are_a_verbatim_copy_of_focal():
-    for name in ("_check_inputs", "_reduce", "_TrueClassLogProb"):
+    for name in ("_check_inputs", "_reduce", "_true_class_log_prob"):
         source = inspect.getsource(getattr(logit_adjustment, name))
         assert source == inspect.getsource(getattr(focal, name))
 

@@ -179,7 +179,7 @@ def test_bad_input_raises_an_error_naming_the_argument(call, error, match):
 
 def test_helpers_are_a_verbatim_copy_of_focal():
     # Each file is self-contained, so the helpers are copied: the copies must not drift.
-    for name in ("_check_inputs", "_reduce", "_TrueClassLogProb"):
+    for name in ("_check_inputs", "_reduce", "_true_class_log_prob"):
         assert inspect.getsource(getattr(poly, name)) == inspect.getsource(getattr(focal, name))
 
 
@@ -197,3 +197,17 @@ def test_gradient_with_respect_to_the_true_logit(epsilon):
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_low_precision_input_is_computed_in_float32(dtype, reduction):
     check_computes_in_float32(poly1_cross_entropy, dtype, reduction=reduction)
+
+
+def test_derivative_in_p_y_is_negative_on_0_1_exactly_when_epsilon_above_minus_1():
+    # The page: -1/p_y - epsilon < 0 on (0, 1) for epsilon >= -1, and at p_y = 1 only for > -1.
+    def derivative(p_y, epsilon):
+        p = torch.tensor(p_y, dtype=torch.float64, requires_grad=True)
+        (-torch.log(p) + epsilon * (1 - p)).backward()
+        return p.grad.item()
+
+    inside = [0.01, 0.5, 0.999]
+    assert all(derivative(p, -1.0) < 0 for p in inside)
+    assert derivative(1.0, -1.0) == 0.0
+    assert derivative(1.0, -0.999) < 0
+    assert derivative(1.0, -1.001) > 0 and derivative(0.9999, -1.001) > 0

@@ -108,3 +108,86 @@ def test_sequence_logits_must_have_classes_on_dim_one():
         F.cross_entropy(logits, target)
     permuted = focal_loss(logits.permute(0, 2, 1), target)
     torch.testing.assert_close(permuted, focal_loss(logits.reshape(14, 11), target.reshape(14)))
+
+
+# ---- the conventions table, the limits, and the rule for checks that read values ---------
+
+
+def test_which_losses_take_which_convention_arguments():
+    import inspect
+
+    from losses import (
+        focal,
+        large_margin_softmax,
+        ldam,
+        logit_adjustment,
+        margin,
+        neighbors,
+        noisy_labels,
+        poly,
+    )
+
+    def takes(loss):
+        parameters = inspect.signature(loss).parameters
+        return {a for a in ("weight", "ignore_index", "reduction") if a in parameters}
+
+    every = {"weight", "ignore_index", "reduction"}
+    assert takes(focal.focal_loss) == takes(focal.FocalLoss) == every
+    assert takes(poly.poly1_cross_entropy) == every
+    assert takes(logit_adjustment.logit_adjusted_cross_entropy) == {"ignore_index", "reduction"}
+    assert takes(focal.sigmoid_focal_loss) == {"weight", "reduction"}
+    assert "pos_weight" in inspect.signature(focal.sigmoid_focal_loss).parameters
+    assert takes(ldam.LDAMLoss) == {"weight"}
+    assert (ldam.LDAMLoss.ignore_index, ldam.LDAMLoss.reduction) == (-100, "mean")
+    for loss in (
+        noisy_labels.generalized_cross_entropy,
+        noisy_labels.symmetric_cross_entropy,
+        margin.crammer_singer_loss,
+    ):
+        assert takes(loss) == {"reduction"}, loss.__name__
+    assert takes(large_margin_softmax.margin_logits) == set()
+    assert takes(neighbors.soft_nearest_neighbor_loss) == set()
+
+
+def test_limits_named_on_the_page():
+    from losses.large_margin_softmax import margin_logits
+    from losses.noisy_labels import generalized_cross_entropy, symmetric_cross_entropy
+
+    logits, target = make_batch(7, 4, scale=3.0)
+    ce = F.cross_entropy(logits, target)
+    sce = symmetric_cross_entropy(logits, target, alpha=1.0, beta=0.0)
+    torch.testing.assert_close(sce, ce)
+    cosine = torch.tanh(logits)
+    cosface = margin_logits(cosine, target, kind="cosface", scale=16.0, margin=0.0)
+    torch.testing.assert_close(cosface, 16.0 * cosine)
+    # GCE tends to CE as q -> 0 (q = 0 itself is rejected)
+    gaps = [
+        (generalized_cross_entropy(logits, target, q=q) - ce).abs().item()
+        for q in (1e-1, 1e-3, 1e-5)
+    ]
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-4
+    with pytest.raises(ValueError, match="q must be in"):
+        generalized_cross_entropy(logits, target, q=0.0)
+
+
+def test_value_checks_section_shows_the_graph_break_and_the_errors(capsys):
+    import losses.focal as focal_module
+
+    namespace = {"F": F, "focal_loss": focal_module.focal_loss, "torch": torch}
+    run_sections(SNIPPET, "value_checks", namespace=namespace)
+    out = capsys.readouterr().out
+    assert "checked_with_any: graph breaks = 1" in out
+    assert "focal_loss: graph breaks = 0" in out
+    assert "fullgraph=True: Data-dependent branching" in out
+    assert "F.cross_entropy, eager, CPU: IndexError: Target 5 is out of bounds." in out
+    assert "focal_loss, eager, CPU: IndexError: target 5 is out of bounds" in out
+    # Inductor's own bound check ran first on this build (the page says so).
+    assert "focal_loss, compiled, CPU: RuntimeError: index out of bounds" in out
+
+
+def test_what_the_page_quotes_from_the_docstring_of_assert_async():
+    doc = " ".join(torch._assert_async.__doc__.split())
+    assert "for CUDA tensors, we DO NOT synchronize" in doc
+    assert "a later CUDA kernel launch" in doc
+    assert "NOT intended to be used for regular error checking" in doc
+    assert "will trash your CUDA context" in doc
