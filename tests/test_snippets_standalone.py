@@ -18,6 +18,10 @@ SHORT_RUN_ARGUMENTS: dict[str, list[str]] = {
     ).split(),
     "train_digits.py": ["--epochs", "2"],
     "training/benchmark.py": ["--runs", "1", "--epochs", "2", "--output", "short.json"],
+    "training/seeds.py": ["--seeds", "1", "--output", "short.json"],
+    "distributed/shutdown_stress.py": (
+        "--runs 1 --baseline-runs 0 --torchrun-runs 0 --output short.json".split()
+    ),
 }
 
 
