@@ -3,16 +3,19 @@
 Each run is a fresh `python ddp_check.py` (2 worker processes via torch.multiprocessing) or a
 fresh `torchrun --nproc_per_node=2 train_digits.py --device cpu --epochs 1`, which ends with an
 ordinary interpreter shutdown. A run fails if a process exits with a non-zero code or prints
-"terminate called". With --threads, a sitecustomize module on PYTHONPATH makes every process
+"terminate called". A sitecustomize module on PYTHONPATH makes every process
 report, at exit, how many of gloo's pt_gloo_* threads are still running.
 
 The "without the fix" variant is ddp_check.py with its `import torch._dynamo` line removed.
+Runs may overlap (--jobs); each is still its own set of processes with its own port.
 It writes shutdown_results.json next to this file (the page renders it):
 
-    python snippets/distributed/shutdown_stress.py --runs 50 --baseline-runs 15 --torchrun-runs 5
+    python snippets/distributed/shutdown_stress.py \
+        --runs 50 --baseline-runs 5 --torchrun-runs 2 --jobs 3
 """
 
 import argparse
+import concurrent.futures
 import datetime
 import platform
 import re
@@ -71,6 +74,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=50, help="runs of ddp_check.py as it is")
     parser.add_argument("--baseline-runs", type=int, default=15, help="runs without the fix")
     parser.add_argument("--torchrun-runs", type=int, default=5, help="runs of train_digits.py")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at the same time")
     parser.add_argument("--output", type=Path, default=HERE / "shutdown_results.json")
     args = parser.parse_args(argv)
     import os
@@ -97,11 +101,11 @@ def main(argv=None) -> int:
         }
         results = {}
         for name, (runs, command) in variants.items():
-            rows = []
-            for index in range(runs):
-                rows.append(run_once(command(), env))
-                print(name, index, rows[-1]["returncode"], rows[-1]["gloo_threads_at_exit"],
-                      rows[-1]["seconds"], flush=True)  # fmt: skip
+            with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                futures = [pool.submit(run_once, command(), env) for _ in range(runs)]
+                rows = [future.result() for future in futures]
+            for index, row in enumerate(rows):
+                print(name, index, row["returncode"], row["gloo_threads_at_exit"], row["seconds"])
             results[name] = {
                 "runs": runs,
                 "failed": sum(row["failed"] for row in rows),
@@ -114,6 +118,7 @@ def main(argv=None) -> int:
         args.output,
         {
             "date": datetime.date.today().isoformat(),
+            "jobs": args.jobs,
             "torch": torch.__version__,
             "python": platform.python_version(),
             "platform": platform.platform(),
