@@ -197,3 +197,25 @@ def test_batch_size_is_per_process_and_evaluation_shards_have_no_repeats(monkeyp
     assert len(train.sampler) == 629 and len(next(iter(train))[1]) == 64
     test = td.make_loader(splits["test"], 512, cpu)
     assert list(test.dataset.indices) == list(range(0, 360, 2))  # every other sample
+
+
+def test_os_exit_skips_atexit_handlers_and_buffered_output(tmp_path):
+    # What the scripts would lose by leaving with os._exit (the page's reason not to).
+    script = tmp_path / "leave.py"
+    script.write_text(
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: print('atexit ran', flush=True))\n"
+        "sys.stdout.write('buffered line\\n')\n"  # stdout is a pipe here: block-buffered
+        "os._exit(0) if sys.argv[1] == 'os._exit' else sys.exit(0)\n"
+    )
+
+    def output(mode):
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        done = subprocess.run(
+            [sys.executable, str(script), mode], capture_output=True, text=True, timeout=60, env=env
+        )
+        assert done.returncode == 0
+        return done.stdout
+
+    assert output("sys.exit") == "buffered line\natexit ran\n"
+    assert output("os._exit") == ""
