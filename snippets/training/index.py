@@ -114,23 +114,27 @@ for row in bench["settings"]:
 # --8<-- [end:benchmark]
 
 # --8<-- [start:seeds]
-seeds = json.loads((folder / "seeds_results.json").read_text(encoding="utf-8"))
-runs = seeds["runs"]
-print(
-    f"{len(runs)} seeds, {seeds['epochs']} epochs, torch {seeds['torch']}, "
-    f"Python {seeds['python']}, {seeds['date']}\n"
-)
-print("| seed | test accuracy | correct of 360 | best epoch |")
-print("| ---: | ---: | ---: | ---: |")
-for run in runs:
+seeds_file = folder / "seeds_results.json"  # written by seeds.py
+if not seeds_file.exists():
+    print("No results file yet: run python snippets/training/seeds.py")
+else:
+    seeds = json.loads(seeds_file.read_text(encoding="utf-8"))
+    runs = seeds["runs"]
     print(
-        f"| {run['seed']} | {run['test_accuracy']:.4f} | {run['test_correct']} "
-        f"| {run['best_epoch']} |"
+        f"{len(runs)} seeds, {seeds['epochs']} epochs, torch {seeds['torch']}, "
+        f"Python {seeds['python']}, {seeds['date']}\n"
     )
-accuracies = [run["test_accuracy"] for run in runs]
-print(
-    f"\nmin {min(accuracies):.4f}, median {statistics.median(accuracies):.4f}, "
-    f"max {max(accuracies):.4f}; "
-    f"{sum(a >= 0.97 for a in accuracies)} of {len(runs)} seeds reach 97%"
-)
+    print("| seed | test accuracy | correct of 360 | best epoch |")
+    print("| ---: | ---: | ---: | ---: |")
+    for run in runs:
+        print(
+            f"| {run['seed']} | {run['test_accuracy']:.4f} | {run['test_correct']} "
+            f"| {run['best_epoch']} |"
+        )
+    accuracies = [run["test_accuracy"] for run in runs]
+    print(
+        f"\nmin {min(accuracies):.4f}, median {statistics.median(accuracies):.4f}, "
+        f"max {max(accuracies):.4f}; "
+        f"{sum(a >= 0.97 for a in accuracies)} of {len(runs)} seeds reach 97%"
+    )
 # --8<-- [end:seeds]
