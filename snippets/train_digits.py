@@ -5,7 +5,7 @@ CUDA or Apple MPS and needs no download: the 1,797 8x8 digit images ship with sc
 
     python train_digits.py                      # defaults: CPU or the best device found
     python train_digits.py --device cpu --epochs 5 --json result.json
-    python train_digits.py --amp                # bfloat16 autocast where the device supports it
+    python train_digits.py --amp                # autocast (bfloat16; float16 on pre-Ampere GPUs)
     torchrun --nproc_per_node=2 train_digits.py --device cpu    # 2 processes, DDP over gloo
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch._dynamo  # before any process group exists: see init_distributed
 import torch.distributed as dist
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -44,7 +45,7 @@ class Config:
     seed: int = 0
     loss: str = "ce"  # "ce": CrossEntropyLoss on logits; "nll": LogSoftmax + NLLLoss
     device: str = "auto"  # "auto", "cpu", "cuda" or "mps"
-    amp: bool = False  # bfloat16 autocast where the device supports it
+    amp: bool = False  # autocast: bfloat16, or float16 on CUDA GPUs older than Ampere
 
 
 # --8<-- [end:config]
@@ -89,7 +90,13 @@ def launched_by_torchrun() -> bool:
 
 
 def init_distributed(device: torch.device) -> None:
-    """Join the process group that torchrun describes in the environment variables."""
+    """Join the process group that torchrun describes in the environment variables.
+
+    torch._dynamo (imported on first use by DDP and by the optimizers) keeps references to a
+    process group that already exists when it is imported, so destroy_process_group() could
+    not free the group, and gloo's threads would still run at interpreter shutdown, where they
+    can abort the process. The import at the top of this file comes before the group.
+    """
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))  # "cuda" is now this process's GPU
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -224,7 +231,12 @@ def make_criterion(name: str) -> nn.Module:
 
 # --8<-- [start:amp]
 def autocast_dtype(device: torch.device):
-    """torch.bfloat16 if autocast supports it on this device, else None (train in float32)."""
+    """The dtype for --amp: bfloat16 where the device computes it natively, float16 on CUDA
+    GPUs older than Ampere (compute capability 8.0), None where autocast is unsupported."""
+    if device.type == "cuda" and torch.cuda.get_device_capability(device) < (8, 0):
+        # torch.cuda.is_bf16_supported() is True there too, but bfloat16 would be emulated
+        # (slow); the usual choice is float16, with a GradScaler (see fit).
+        return torch.float16
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # autocast warns, and disables itself, if unsupported
@@ -239,7 +251,7 @@ def forward_loss(model, criterion, x, y, amp_dtype):
     """Forward pass under autocast when amp_dtype is set; the loss is computed in float32."""
     with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
         logits = model(x)
-    logits = logits.float()  # bfloat16 logits -> float32 before log-softmax and the loss
+    logits = logits.float()  # low-precision logits -> float32 before log-softmax and the loss
     return logits, criterion(logits, y)
 
 
@@ -247,8 +259,12 @@ def forward_loss(model, criterion, x, y, amp_dtype):
 
 
 # --8<-- [start:train]
-def train_one_epoch(model, loader, criterion, optimizer, device, amp_dtype, progress=True):
+def train_one_epoch(
+    model, loader, criterion, optimizer, device, amp_dtype, progress=True, scaler=None
+):
     """One pass over the training data; returns the mean training loss over its samples."""
+    if scaler is None:  # a disabled GradScaler is a no-op: scale, step and update pass through
+        scaler = torch.amp.GradScaler(device.type, enabled=False)
     model.train()
     loss_sum, count = 0.0, 0
     for x, y in tqdm(loader, desc="train", leave=False, disable=not progress):
@@ -256,8 +272,9 @@ def train_one_epoch(model, loader, criterion, optimizer, device, amp_dtype, prog
         y = y.to(device, non_blocking=True)
         _, loss = forward_loss(model, criterion, x, y, amp_dtype)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()  # float16: a scaled loss keeps small gradients from 0
+        scaler.step(optimizer)  # unscales first; skips the step if a gradient is inf or nan
+        scaler.update()
         loss_sum += loss.item() * len(y)  # .item() waits for the device: once per batch
         count += len(y)
     loss_sum, count = all_reduce_sums(loss_sum, count, device=device)  # over all processes
@@ -321,6 +338,7 @@ def fit(config: Config, criterion=None, progress=True, log=None):
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     amp_dtype = autocast_dtype(device) if config.amp else None
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     history, best = [], None
     for epoch in range(1, config.epochs + 1):
@@ -328,7 +346,7 @@ def fit(config: Config, criterion=None, progress=True, log=None):
         if isinstance(train_loader.sampler, DistributedSampler):
             train_loader.sampler.set_epoch(epoch)  # a new shuffle every epoch
         train_loss = train_one_epoch(
-            trained, train_loader, criterion, optimizer, device, amp_dtype, progress
+            trained, train_loader, criterion, optimizer, device, amp_dtype, progress, scaler
         )
         val_loss, val_accuracy = evaluate(model, val_loader, criterion, device, amp_dtype)
         history.append(
@@ -348,6 +366,7 @@ def fit(config: Config, criterion=None, progress=True, log=None):
                 f"val_loss {val_loss:.4f}  val_acc {val_accuracy:.4f}"
             )
 
+    del trained  # drop the DDP wrapper: it holds the process group
     model.load_state_dict(best["state"])  # the weights of the best validation epoch
     test_loss, test_accuracy = evaluate(model, test_loader, criterion, device, amp_dtype)
     result = {
@@ -424,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.device,
         help="auto: cuda, mps, cpu",
     )
-    add("--amp", action="store_true", help="bfloat16 autocast where the device supports it")
+    add("--amp", action="store_true", help="autocast: bfloat16, float16 on pre-Ampere CUDA")
     add("--threads", type=positive(int), default=1, help="CPU threads for torch")
     add("--json", type=Path, help="write the results to this file")
     return parser
@@ -463,6 +482,8 @@ def main(argv=None) -> int:
     rank = world()[0]
     try:
         _, result = fit(config, progress=sys.stderr.isatty())
+        if distributed:
+            dist.barrier()  # every process is done communicating before any tears down
     finally:
         torch.set_num_threads(threads)  # leave the interpreter as it was (notebooks, tests)
         if distributed:
@@ -483,12 +504,4 @@ def main(argv=None) -> int:
 # --8<-- [end:cli]
 
 if __name__ == "__main__":
-    status = main()
-    if launched_by_torchrun():
-        # The process group can outlive destroy_process_group(), and gloo's worker threads
-        # then now and then abort the interpreter's shutdown (SIGABRT, "terminate called
-        # without an active exception") after all the work is done. Skip that shutdown.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    sys.exit(status)
+    sys.exit(main())

@@ -23,6 +23,10 @@ SHORT_RUN_ARGUMENTS: dict[str, list[str]] = {
     # Builds the whole site six times; tests/contributing checks its parts and its results.
     "contributing/build_benchmark.py": ["--help"],
     "scale/benchmark.py": "--n 64 --h 8 --vocab 256 --repeats 1 --output short.json".split(),
+    "training/seeds.py": ["--seeds", "1", "--output", "short.json"],
+    "distributed/shutdown_stress.py": (
+        "--runs 1 --baseline-runs 0 --torchrun-runs 0 --output short.json".split()
+    ),
 }
 
 

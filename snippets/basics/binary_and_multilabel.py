@@ -18,14 +18,23 @@ print("softmax([0, z])[:, 1]:", torch.softmax(two_logits, dim=1)[:4, 1])
 # --8<-- [end:binary_equivalence]
 
 # --8<-- [start:bce_with_logits]
-extreme = torch.tensor([-200.0, 20.0])  # a confident wrong logit for each target
-labels = torch.tensor([1.0, 0.0])
-probabilities = torch.sigmoid(extreme)  # rounds to exactly 0 and 1 in float32
-from_probabilities = F.binary_cross_entropy(probabilities, labels, reduction="none")
-from_logits = F.binary_cross_entropy_with_logits(extreme, labels, reduction="none")
-print("sigmoid(z)                           :", probabilities)
-print("binary_cross_entropy(sigmoid(z), y)  :", from_probabilities)
-print("binary_cross_entropy_with_logits(z, y):", from_logits)
+print("| target | z | sigmoid(z) | BCELoss(sigmoid(z)) | d/dz | BCEWithLogitsLoss(z) | d/dz |")
+print("|---:|---:|---:|---:|---:|---:|---:|")
+cases = [(0.0, z) for z in (15.0, 16.5, 17.0, 20.0)]
+cases += [(1.0, z) for z in (-20.0, -30.0, -90.0, -110.0)]
+for label, value in cases:  # confident wrong predictions: the exact loss is about |z|
+    y = torch.tensor([label])
+    z = torch.tensor([value], requires_grad=True)
+    p = torch.sigmoid(z)  # float32: rounds to exactly 1.0 from z = 16.7 on
+    from_probabilities = F.binary_cross_entropy(p, y)
+    (grad_probabilities,) = torch.autograd.grad(from_probabilities, z)
+    from_logits = F.binary_cross_entropy_with_logits(z, y)
+    (grad_logits,) = torch.autograd.grad(from_logits, z)
+    print(
+        f"| {label:g} | {value:g} | {p.item():.9g} | {from_probabilities.item():.4g} "
+        f"| {grad_probabilities.item() + 0.0:.3g} | {from_logits.item():.4g} "
+        f"| {grad_logits.item():.3g} |"
+    )
 # --8<-- [end:bce_with_logits]
 
 # --8<-- [start:multilabel]
@@ -45,7 +54,25 @@ by_hand = -(multi_hot * F.logsigmoid(logits) + (1 - multi_hot) * F.logsigmoid(-l
 print("binary_cross_entropy_with_logits:", loss.item())
 print("mean over N*C of each label's binary loss:", by_hand.item())
 print("predicted labels (sigmoid > 0.5):\n", (torch.sigmoid(logits) > 0.5).int())
+print("logits > 0 gives the same labels:", torch.equal(logits > 0, torch.sigmoid(logits) > 0.5))
+tiny = torch.tensor([1e-8])  # a positive logit so close to 0 that its sigmoid rounds to 0.5
+print(
+    "z = 1e-8: z > 0 is", (tiny > 0).item(), "; sigmoid(z) > 0.5 is", (tiny.sigmoid() > 0.5).item()
+)
 # --8<-- [end:multilabel]
+
+# --8<-- [start:column_logits]
+torch.manual_seed(0)
+column = torch.randn(4, 1)  # a binary head nn.Linear(features, 1) returns (N, 1)
+y = torch.tensor([1.0, 0.0, 1.0, 1.0])  # labels of shape (N,)
+try:
+    F.binary_cross_entropy_with_logits(column, y)
+except ValueError as error:
+    print(f"{type(error).__name__}: {error}")
+print("squeeze(1) the logits :", F.binary_cross_entropy_with_logits(column.squeeze(1), y).item())
+print("or unsqueeze(1) target:", F.binary_cross_entropy_with_logits(column, y.unsqueeze(1)).item())
+print("a hand-written loss, (column - y) ** 2, has shape", tuple(((column - y) ** 2).shape))
+# --8<-- [end:column_logits]
 
 # --8<-- [start:multilabel_long]
 try:

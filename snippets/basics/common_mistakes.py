@@ -12,7 +12,7 @@ features = torch.tensor(X, dtype=torch.float32)
 labels = torch.tensor(y)  # class indices 0, 1, 2 (int64), 100 samples each
 
 
-def train(loss_fn, steps=300, lr=0.1, record=(0, 10, 20, 50, 100, 200, 300)):
+def train(loss_fn, steps=300, lr=0.1, record=(0, 1, 2, 5, 10, 20, 50, 100, 200, 300)):
     """Full-batch SGD on a small MLP; returns {step: (loss, accuracy)}."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
@@ -116,6 +116,26 @@ except RuntimeError as error:
     print(f"{type(error).__name__}: {error}")
 print("fixed with .long():", F.cross_entropy(logits, target.long()).item())
 # --8<-- [end:float_target]
+
+# --8<-- [start:target_dtypes]
+for dtype in [torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool]:
+    try:
+        value = F.cross_entropy(logits, target.to(dtype)).item()
+        print(f"{dtype!s:<12} -> {value:.4f}")
+    except RuntimeError as error:
+        print(f"{dtype!s:<12} -> {type(error).__name__}: {error}")
+# --8<-- [end:target_dtypes]
+
+# --8<-- [start:labels_from_one]
+labels_1_to_3 = torch.tensor([1, 3, 2, 3])  # classes numbered 1..C, e.g. from a CSV file
+try:
+    F.cross_entropy(logits, labels_1_to_3)
+except IndexError as error:
+    print(f"{type(error).__name__}: {error}")
+no_class_3 = torch.tensor([1, 2, 2, 1])  # this batch happens to hold no label equal to C = 3
+print("no error, wrong classes:", F.cross_entropy(logits, no_class_3).item())
+print("fixed with target - 1  :", F.cross_entropy(logits, labels_1_to_3 - 1).item())
+# --8<-- [end:labels_from_one]
 
 # --8<-- [start:column_target]
 target = torch.tensor([[0], [2], [1], [2]])  # shape (N, 1)

@@ -68,6 +68,9 @@ calls = {
     "cross_entropy(x, probs, ignore_index=1)": lambda: F.cross_entropy(
         logits, soft, ignore_index=1
     ),
+    "cross_entropy(x, probs, ignore_index=-1)": lambda: F.cross_entropy(
+        logits, soft, ignore_index=-1
+    ),
     "cross_entropy(x, probs, weight=w)": lambda: F.cross_entropy(logits, soft, weight=weight),
     "cross_entropy(x, probs, label_smoothing=0.1)": lambda: F.cross_entropy(
         logits, soft, label_smoothing=0.1
@@ -81,7 +84,21 @@ for name, call in calls.items():
         print(f"{name:<45} -> {call().item():.4f}")
     except (RuntimeError, IndexError) as error:
         print(f"{name:<45} -> {type(error).__name__}: {error}")
+reference = F.cross_entropy(logits, soft).item()
+print(f"{'cross_entropy(x, probs), for comparison':<45} -> {reference:.4f}")
 # --8<-- [end:target_arguments]
+
+# --8<-- [start:kl_div]
+log_p = F.log_softmax(logits, dim=1)
+kl = F.kl_div(log_p, soft, reduction="batchmean")  # KL(q || p), mean over the N samples
+entropy = -(soft * soft.clamp(min=1e-12).log()).sum(dim=1).mean()  # H(q): 0 log 0 taken as 0
+print(f"cross_entropy(x, q)      : {F.cross_entropy(logits, soft).item():.6f}")
+print(f"kl_div(log p, q) + H(q)  : {(kl + entropy).item():.6f}")
+x = logits.clone().requires_grad_()
+(grad_ce,) = torch.autograd.grad(F.cross_entropy(x, soft), x)
+(grad_kl,) = torch.autograd.grad(F.kl_div(F.log_softmax(x, dim=1), soft, reduction="batchmean"), x)
+print("same gradient wrt the logits:", torch.allclose(grad_ce, grad_kl, atol=1e-7))
+# --8<-- [end:kl_div]
 
 # --8<-- [start:shapes]
 torch.manual_seed(0)
@@ -154,7 +171,33 @@ print("every target ignored, sum :", F.cross_entropy(logits, all_ignored, reduct
 count = (all_ignored != -100).sum()  # how many targets are kept
 safe = F.cross_entropy(logits, all_ignored, reduction="sum") / count.clamp(min=1)
 print("sum / max(count, 1)       :", safe.item())
+
+x = logits.clone().requires_grad_()
+nan_mean = F.cross_entropy(x, all_ignored)
+nan_mean.backward()
+print("gradient of that nan mean :", x.grad.abs().max().item())  # 0: nothing flows back
 # --8<-- [end:ignore_index]
+
+# --8<-- [start:all_ignored_step]
+for name, make in {
+    "SGD": lambda p: torch.optim.SGD(p, lr=0.1),
+    "SGD, momentum=0.9": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+    "AdamW": lambda p: torch.optim.AdamW(p, lr=0.1),
+}.items():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 3)
+    optimizer = make(model.parameters())
+    kept = torch.tensor([0, 1, 2, 1])  # one ordinary step first: momentum and Adam have state
+    F.cross_entropy(model(torch.randn(4, 3)), kept).backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    before = model.weight.detach().clone()
+    summed = F.cross_entropy(model(torch.randn(4, 3)), all_ignored, reduction="sum")
+    (summed / count.clamp(min=1)).backward()  # an all-padding batch: loss 0, gradient 0
+    optimizer.step()
+    moved = (model.weight.detach() - before).abs().max().item()
+    print(f"{name:<18} largest change of a weight: {moved:.4f}")
+# --8<-- [end:all_ignored_step]
 
 # --8<-- [start:label_smoothing]
 torch.manual_seed(0)

@@ -66,6 +66,11 @@ for dtype in [torch.float32, torch.float16, torch.bfloat16]:
     print(f"| {str(dtype).removeprefix('torch.')} | {overflow:.4f} | {underflow:.4f} |")
 # --8<-- [end:limits]
 
+# --8<-- [start:grid]
+s = torch.arange(88.0, 94.0, 0.01, dtype=torch.float64)  # the sweep's steps near the limits
+print("those steps rounded to bfloat16:", sorted(set(s.to(torch.bfloat16).tolist())))
+# --8<-- [end:grid]
+
 # --8<-- [start:gradient]
 for name, form in FORMS.items():
     x = torch.tensor([[200.0, 0.0]], requires_grad=True)
@@ -83,6 +88,20 @@ print("torch.logsumexp(x)          :", torch.logsumexp(x, dim=0).item())
 print("x - logsumexp(x)            :", x - torch.logsumexp(x, dim=0))
 print("log_softmax(x)              :", F.log_softmax(x, dim=0))
 # --8<-- [end:logsumexp]
+
+# --8<-- [start:masking]
+x = torch.tensor([[2.0, 0.0, -1.0], [1.0, 3.0, 0.0]])
+target = torch.tensor([0, 0])
+mask = torch.tensor([[False, True, True], [True, True, True]])  # row 1: every class masked
+for name, fill in [("-inf", float("-inf")), ("finfo.min", torch.finfo(x.dtype).min)]:
+    masked = x.masked_fill(mask, fill).requires_grad_()
+    loss = F.cross_entropy(masked, target, reduction="none")
+    loss.sum().backward()
+    print(
+        f"fill {name:<9}: loss per row {[v + 0.0 for v in loss.tolist()]}, gradient finite: "
+        f"{bool(torch.isfinite(masked.grad).all())}"
+    )
+# --8<-- [end:masking]
 
 # --8<-- [start:autocast_cpu]
 torch.manual_seed(0)

@@ -12,12 +12,12 @@ import argparse
 import contextlib
 import datetime
 import json
-import os
 import socket
 import sys
 from pathlib import Path
 
 import torch
+import torch._dynamo  # before the process group: see the end of worker()
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
@@ -120,10 +120,10 @@ def worker(rank, port, queue):
     steps = {key: (grad.tolist(), logged) for key, (grad, logged) in steps.items()}
     queue.put((rank, int(normalizer(y)), steps))  # plain values: the worker exits before use
     dist.barrier()  # both ranks are done communicating before either tears down
-    dist.destroy_process_group()
-    # Leave without the interpreter's shutdown: there, gloo's threads can still abort the
-    # process now and then, after all the work is done. The results are already sent.
-    os._exit(0)
+    dist.destroy_process_group()  # frees the group and stops gloo's threads, because
+    # torch._dynamo (which DDP imports) was imported before the group existed; imported after
+    # it, it keeps references to the group, whose threads then outlive this call and can
+    # abort the interpreter's shutdown. The worker returns and the process exits normally.
 
 
 # --8<-- [end:worker]

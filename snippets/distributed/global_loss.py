@@ -174,3 +174,20 @@ if __name__ == "__main__":
         f"world_size {result['world_size']}: {correct:.0f} of the 360 test images classified right"
     )
     # --8<-- [end:torchrun_demo]
+
+    # --8<-- [start:shutdown_results]
+    # The committed results of shutdown_stress.py (many fresh runs, each to a normal exit).
+    stress_file = here / "shutdown_results.json"
+    if not stress_file.exists():
+        print("No results file yet: run python snippets/distributed/shutdown_stress.py")
+    else:
+        stress = json.loads(stress_file.read_text(encoding="utf-8"))
+        print(f"torch {stress['torch']}, Python {stress['python']}, {stress['date']}\n")
+        print("| program | runs | failed | runs with gloo threads alive at exit |")
+        print("| --- | ---: | ---: | ---: |")
+        for name, variant in stress["variants"].items():
+            print(
+                f"| `{name}` | {variant['runs']} | {variant['failed']} "
+                f"| {variant['runs_with_gloo_threads_at_exit']} |"
+            )
+    # --8<-- [end:shutdown_results]

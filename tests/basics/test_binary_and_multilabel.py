@@ -120,3 +120,65 @@ def test_pos_weight_example_of_the_page():
     pos_weight = (len(targets) - positives) / positives
     assert torch.allclose(pos_weight, (1 - targets).sum(0) / targets.sum(0))
     assert (pos_weight[1:] > pos_weight[:-1]).all()  # rarer labels get larger weights
+
+
+# --- BCELoss on sigmoid: loss and gradient, thresholds ------------------------------------------
+
+
+def bce_and_gradient(z, label, with_logits):
+    z = torch.tensor([z], requires_grad=True)
+    y = torch.tensor([label])
+    if with_logits:
+        loss = F.binary_cross_entropy_with_logits(z, y)
+    else:
+        loss = F.binary_cross_entropy(torch.sigmoid(z), y)
+    loss.backward()
+    return loss.item(), z.grad.item()
+
+
+def test_float32_sigmoid_reaches_one_near_16_6_but_zero_only_below_minus_88_7():
+    assert torch.sigmoid(torch.tensor(16.5)).item() < 1.0
+    assert torch.sigmoid(torch.tensor(16.7)).item() == 1.0
+    assert torch.sigmoid(torch.tensor(-88.7)).item() > 0.0  # a subnormal number
+    assert torch.sigmoid(torch.tensor(-88.8)).item() == 0.0  # exp(88.8) overflows to inf
+    assert torch.exp(torch.tensor(88.8)).item() == float("inf")
+
+
+def test_for_target_0_bce_on_sigmoid_is_too_low_then_jumps_to_100_with_zero_gradient():
+    loss, grad = bce_and_gradient(16.5, 0.0, with_logits=False)
+    assert loss < 16.0 and grad == pytest.approx(1.0, abs=1e-3)
+    for z in (17.0, 20.0):
+        loss, grad = bce_and_gradient(z, 0.0, with_logits=False)
+        assert loss == 100.0 and grad == 0.0
+        loss, grad = bce_and_gradient(z, 0.0, with_logits=True)
+        assert loss == pytest.approx(z) and grad == pytest.approx(1.0)
+
+
+def test_for_target_1_the_loss_stays_right_but_the_gradient_fades_long_before():
+    loss, grad = bce_and_gradient(-30.0, 1.0, with_logits=False)
+    assert loss == pytest.approx(30.0, rel=1e-4) and abs(grad) < 0.5  # far below 1
+    loss, grad = bce_and_gradient(-88.0, 1.0, with_logits=False)
+    assert loss == pytest.approx(88.0, rel=1e-4) and abs(grad) < 1e-20  # right loss, no gradient
+    loss, grad = bce_and_gradient(-90.0, 1.0, with_logits=False)
+    assert loss == 100.0 and grad == 0.0  # the sigmoid is 0: the clamp
+    assert bce_and_gradient(-110.0, 1.0, with_logits=False)[0] == 100.0  # the clamp
+    for z in (-30.0, -90.0, -110.0):
+        loss, grad = bce_and_gradient(z, 1.0, with_logits=True)
+        assert loss == pytest.approx(-z) and grad == pytest.approx(-1.0)
+
+
+def test_positive_logit_is_sigmoid_above_one_half_except_within_about_1e_7_of_zero():
+    torch.manual_seed(0)
+    z = 3 * torch.randn(10000)
+    assert torch.equal(z > 0, torch.sigmoid(z) > 0.5)
+    assert torch.sigmoid(torch.tensor(1e-8)).item() == 0.5  # rounds to exactly 0.5
+    assert torch.sigmoid(torch.tensor(1e-6)).item() > 0.5
+
+
+def test_n_by_1_logits_against_n_labels_raise_and_a_hand_written_loss_broadcasts():
+    column, y = torch.randn(4, 1), torch.tensor([1.0, 0.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"Target size .* must be the same as input size"):
+        F.binary_cross_entropy_with_logits(column, y)
+    fixed = F.binary_cross_entropy_with_logits(column.squeeze(1), y)
+    assert torch.equal(fixed, F.binary_cross_entropy_with_logits(column, y.unsqueeze(1)))
+    assert ((column - y) ** 2).shape == (4, 4)

@@ -231,3 +231,63 @@ def test_missing_import_fails_at_the_first_forward_pass_not_at_definition():
     with pytest.raises(NameError, match="name 'F' is not defined"):
         exec("Net()(torch.zeros(1, 2))", namespace)
     exec("import torch.nn.functional as F\n" + definition + "Net()(torch.zeros(1, 2))", {})
+
+
+# --- Target dtypes, labels from 1, the first steps of the NLL run, SGD variants ------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8])
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.nll_loss])
+def test_on_the_cpu_int64_and_uint8_class_indices_work(dtype, loss):
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 3), torch.tensor([0, 2, 1, 2])
+    assert torch.equal(loss(x, y.to(dtype)), loss(x, y))
+
+
+@pytest.mark.parametrize(
+    "dtype, name",
+    [(torch.int32, "Int"), (torch.int16, "Short"), (torch.int8, "Char"), (torch.bool, "Bool")],
+)
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.nll_loss])
+def test_on_the_cpu_other_integer_dtypes_raise(dtype, name, loss):
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 1, 0])
+    with pytest.raises(
+        RuntimeError, match=f"expected target dtype to be Long or Byte, but got {name}"
+    ):
+        loss(x, y.to(dtype))
+
+
+def test_labels_from_one_raise_only_for_the_label_c_and_are_silently_shifted_otherwise():
+    torch.manual_seed(0)
+    x = torch.randn(4, 3)
+    with pytest.raises(IndexError, match="Target 3 is out of bounds"):
+        F.cross_entropy(x, torch.tensor([1, 3, 2, 3]))
+    silent = F.cross_entropy(x, torch.tensor([1, 2, 2, 1]))  # no error: read as classes 1 and 2
+    assert math.isfinite(silent.item())
+    assert torch.equal(F.cross_entropy(x, torch.tensor([1, 3, 2, 3]) - 1),
+                       F.cross_entropy(x, torch.tensor([0, 2, 1, 2])))  # fmt: skip
+
+
+def test_the_nll_run_first_rises_above_chance_then_falls_back():
+    assert wrong[1][1] > 0.5  # after one step: well above 1/3
+    assert max(wrong[step][1] for step in LATER_STEPS) < 0.42
+    assert wrong[1][0] < 0  # the loss is already negative
+
+
+def test_a_cross_entropy_is_never_negative():
+    torch.manual_seed(0)
+    x, y = 50 * torch.randn(1000, 5), torch.randint(0, 5, (1000,))
+    assert (F.cross_entropy(x, y, reduction="none") >= 0).all()
+
+
+def test_with_sgd_momentum_a_scalar_is_still_a_learning_rate_but_not_with_weight_decay():
+    def after(scale, lr, **kwargs):
+        return parameters_after(
+            lambda p, lr: torch.optim.SGD(p, lr=lr, **kwargs), scale=scale, lr=lr
+        )
+
+    assert torch.allclose(after(0.25, 0.1, momentum=0.9), after(1.0, 0.025, momentum=0.9))
+    assert not torch.allclose(
+        after(0.25, 0.1, weight_decay=0.5), after(1.0, 0.025, weight_decay=0.5), atol=1e-4
+    )

@@ -329,3 +329,76 @@ def test_eps_over_c_value_of_the_page_example():
     eps, c = 0.1, 3
     assert (1 - eps) + eps / c == pytest.approx(0.9333, abs=1e-4)
     assert math.isclose(eps / c, 0.0333, abs_tol=1e-4)
+
+
+# --- ignore_index with probability targets, KLDivLoss, all-ignored batches -----------------------
+
+
+@pytest.mark.parametrize("ignore_index", [-1, -100, -7])
+def test_a_negative_ignore_index_is_accepted_for_probability_targets_and_changes_nothing(
+    ignore_index,
+):
+    logits, _, _ = batch(0)
+    probs = torch.softmax(batch(1)[0], dim=1)
+    with_it = F.cross_entropy(logits, probs, ignore_index=ignore_index)
+    assert torch.equal(with_it, F.cross_entropy(logits, probs))
+
+
+@pytest.mark.parametrize("ignore_index", [0, 1, 3])
+def test_a_non_negative_ignore_index_raises_for_probability_targets(ignore_index):
+    logits, _, _ = batch(0)
+    probs = torch.softmax(batch(1)[0], dim=1)
+    with pytest.raises(RuntimeError, match="ignore_index is not supported for floating point"):
+        F.cross_entropy(logits, probs, ignore_index=ignore_index)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_kl_div_batchmean_is_cross_entropy_minus_target_entropy_with_the_same_gradient(seed):
+    logits, _, _ = batch(seed)
+    q = torch.softmax(batch(seed + 10)[0], dim=1)
+    x = logits.clone().requires_grad_()
+    ce = F.cross_entropy(x, q)
+    kl = F.kl_div(F.log_softmax(x, dim=1), q, reduction="batchmean")
+    entropy = -(q * q.log()).sum(dim=1).mean()
+    torch.testing.assert_close(kl + entropy, ce)
+    (g_ce,) = torch.autograd.grad(ce, x, retain_graph=True)
+    (g_kl,) = torch.autograd.grad(kl, x)
+    torch.testing.assert_close(g_ce, g_kl)
+    mean = F.kl_div(F.log_softmax(logits, dim=1), q)  # the default divides by N * C
+    torch.testing.assert_close(mean * q.shape[1], kl.detach())
+    assert F.kl_div(q.log(), q, reduction="batchmean").abs().item() < 1e-6  # 0 when p == q
+
+
+def test_an_all_ignored_mean_is_nan_but_its_gradient_is_exactly_zero():
+    x = torch.randn(4, 3, requires_grad=True)
+    loss = F.cross_entropy(x, torch.full((4,), -100))
+    loss.backward()
+    assert math.isnan(loss.item())
+    assert torch.equal(x.grad, torch.zeros_like(x))
+
+
+@pytest.mark.parametrize(
+    "make, moves",
+    [
+        (lambda p: torch.optim.SGD(p, lr=0.1), False),
+        (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), True),
+        (lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.1), True),
+        (lambda p: torch.optim.Adam(p, lr=0.1), True),
+        (lambda p: torch.optim.AdamW(p, lr=0.1), True),
+    ],
+    ids=["SGD", "momentum", "weight decay", "Adam", "AdamW"],
+)
+def test_a_zero_gradient_step_after_an_all_ignored_batch_still_moves_the_weights(make, moves):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 3)
+    optimizer = make(model.parameters())
+    F.cross_entropy(model(torch.randn(4, 3)), torch.tensor([0, 1, 2, 1])).backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    before = model.weight.detach().clone()
+    ignored = torch.full((4,), -100)
+    summed = F.cross_entropy(model(torch.randn(4, 3)), ignored, reduction="sum")
+    (summed / (ignored != -100).sum().clamp(min=1)).backward()
+    assert torch.equal(model.weight.grad, torch.zeros_like(model.weight))
+    optimizer.step()
+    assert (not torch.equal(model.weight, before)) is moves

@@ -1,5 +1,6 @@
 """Every statement of docs/basics/numerical_stability*.md about PyTorch, asserted."""
 
+import itertools
 import math
 
 import pytest
@@ -40,9 +41,11 @@ def test_at_s_100_the_naive_form_is_wrong_then_minus_inf_and_log_softmax_exact()
     assert torch.equal(F.log_softmax(x, 0), x - x.max())
 
 
-def test_at_s_1000_only_log_softmax_is_finite():
+def test_at_s_1000_only_log_softmax_has_no_minus_inf():
     x = torch.tensor([1000.0, 0.0, -1000.0])
-    assert torch.isinf(torch.log(torch.softmax(x, 0))[1:]).all()
+    naive = torch.log(torch.softmax(x, 0))
+    assert naive[0].item() == 0.0  # still exact for the largest logit
+    assert (naive[1:] == -math.inf).all()
     assert torch.equal(F.log_softmax(x, 0), torch.tensor([0.0, -1000.0, -2000.0]))
 
 
@@ -220,3 +223,44 @@ def test_bfloat16_is_coarser_than_float16_and_steps_by_one_sixteenth_near_ten():
     spacing = torch.finfo(torch.bfloat16).eps * 8  # between 8 and 16
     assert spacing == 1 / 16
     assert torch.tensor(10.3).to(torch.bfloat16).item() % spacing == 0
+
+
+# --- bfloat16 grid, masking, autocast ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", [by_hand, log_of_softmax], ids=["by hand", "log(softmax)"])
+def test_bfloat16_thresholds_are_the_limits_rounded_up_to_the_bfloat16_grid(form):
+    i, s, _ = first_failure(form, torch.bfloat16)
+    limit = limits(torch.bfloat16)[0 if form is by_hand else 1]
+    grid = sorted(set(torch.arange(64.0, 128.0, 0.01, dtype=torch.float64).bfloat16().tolist()))
+    assert all(b - a == 0.5 for a, b in itertools.pairwise(grid))  # 0.5 apart
+    assert s[i].item() == min(g for g in grid if g > limit)
+    assert s[i].item() in (89.0, 93.0)
+
+
+def test_a_row_of_only_minus_inf_gives_nan_and_finfo_min_keeps_it_finite():
+    row = torch.full((1, 3), -math.inf, requires_grad=True)
+    loss = F.cross_entropy(row, torch.tensor([0]))
+    loss.backward()
+    assert math.isnan(loss.item()) and torch.isnan(row.grad).all()
+    floor = torch.full((1, 3), torch.finfo(torch.float32).min, requires_grad=True)
+    loss = F.cross_entropy(floor, torch.tensor([0]))
+    loss.backward()
+    assert loss.item() == pytest.approx(math.log(3)) and torch.isfinite(floor.grad).all()
+
+
+def test_a_partly_masked_row_is_fine_and_the_masked_class_gets_no_gradient():
+    x = torch.tensor([[2.0, -math.inf, -1.0]], requires_grad=True)
+    loss = F.cross_entropy(x, torch.tensor([0]))
+    loss.backward()
+    assert math.isfinite(loss.item())
+    assert F.softmax(x, 1)[0, 1].item() == 0.0 and x.grad[0, 1].item() == 0.0
+
+
+def test_cpu_autocast_leaves_softmax_in_bfloat16():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(torch.randn(2, 4))
+        assert F.softmax(logits, dim=1).dtype == torch.bfloat16
+        assert F.log_softmax(logits, dim=1).dtype == torch.bfloat16

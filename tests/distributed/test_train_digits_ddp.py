@@ -69,8 +69,8 @@ def test_evaluation_in_two_processes_equals_one_process(tmp_path):
             shard = len(loader.dataset)
             if dist.get_rank() == 0:
                 print(json.dumps({"loss": loss, "accuracy": accuracy, "shard": shard}), flush=True)
-            dist.destroy_process_group()
-            os._exit(0)  # as train_digits.py does under torchrun: skip the racy shutdown
+            dist.barrier()
+            dist.destroy_process_group()  # then a normal exit, as train_digits.py does
             """
         )
     )
@@ -110,45 +110,82 @@ def test_torchrun_is_torch_distributed_run():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
-def test_the_gloo_process_group_can_outlive_destroy_process_group(tmp_path):
-    # Why train_digits.py and ddp_check.py leave with os._exit under several processes: once
-    # torch._dynamo is imported (creating an optimizer imports it), destroy_process_group()
-    # no longer stops gloo's worker threads, which are then still there at interpreter shutdown.
+def test_gloo_threads_outlive_destroy_process_group_unless_dynamo_is_imported_first(tmp_path):
+    # Why train_digits.py and ddp_check.py import torch._dynamo before the process group: an
+    # optimizer (or DDP) imports it on first use; imported after init_process_group, it keeps
+    # references to the group, destroy_process_group() cannot free it, and gloo's threads are
+    # still running at interpreter shutdown.
     script = tmp_path / "outlive.py"
     script.write_text(
         textwrap.dedent(
-            f"""
+            """
             import os, sys, time
-            import torch, torch.distributed as dist
+            import torch
+            if sys.argv[1] == "dynamo first":
+                import torch._dynamo
+            import torch.distributed as dist
 
             def gloo_threads():
-                names = [open(f"/proc/self/task/{{t}}/comm").read().strip()
+                names = [open(f"/proc/self/task/{t}/comm").read().strip()
                          for t in os.listdir("/proc/self/task")]
-                return sum("pt_gloo_runloop" in name for name in names)
+                return sum("pt_gloo" in name for name in names)
 
-            os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="{free_port()}")
+            os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[2])
             dist.init_process_group("gloo", rank=0, world_size=1)
-            if sys.argv[1] == "optimizer":
+            group, before = dist.group.WORLD, None
+            before = sys.getrefcount(group)
+            if sys.argv[1] != "plain":
                 torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+            extra_references = sys.getrefcount(group) - before
             t = torch.ones(2)
             dist.all_reduce(t)
+            del group
             dist.destroy_process_group()
             time.sleep(0.5)
-            print(gloo_threads(), flush=True)
-            os._exit(0)
+            print(gloo_threads(), extra_references, flush=True)
             """
         )
     )
 
-    def threads_left(mode):
+    def after_destroy(mode):
         result = subprocess.run(
-            [sys.executable, str(script), mode], capture_output=True, text=True, timeout=TIMEOUT
-        )
+            [sys.executable, str(script), mode, str(free_port())],
+            capture_output=True, text=True, timeout=TIMEOUT,
+        )  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
-        return int(result.stdout.strip())
+        threads, references = map(int, result.stdout.split())
+        return threads, references
 
-    assert threads_left("plain") == 0
-    assert threads_left("optimizer") > 0
+    assert after_destroy("plain") == (0, 0)
+    threads, references = after_destroy("optimizer")
+    assert threads > 0 and references > 0  # the import after the group keeps references
+    assert after_destroy("dynamo first") == (0, 0)
+
+
+def test_the_scripts_import_dynamo_before_any_process_group_and_exit_normally():
+    for path in (SNIPPETS / "train_digits.py", SNIPPETS / "distributed" / "ddp_check.py"):
+        source = path.read_text(encoding="utf-8")
+        assert "os._exit" not in source, path
+        first_import = source.index("import torch._dynamo")
+        assert first_import < source.index("init_process_group"), path
+        assert first_import < source.index("import torch.distributed"), path
+
+
+def test_the_committed_shutdown_runs_are_complete_and_the_fixed_programs_never_failed():
+    stress = json.loads((SNIPPETS / "distributed" / "shutdown_results.json").read_text())
+    variants = stress["variants"]
+    fixed, baseline = variants["ddp_check.py"], variants["ddp_check.py without the fix"]
+    assert fixed["runs"] >= 50 and len(fixed["rows"]) == fixed["runs"]
+    for variant in variants.values():
+        assert variant["failed"] == sum(row["failed"] for row in variant["rows"])
+        assert variant["runs_with_gloo_threads_at_exit"] == sum(
+            any(row["gloo_threads_at_exit"]) for row in variant["rows"]
+        )
+        assert all(row["gloo_threads_at_exit"] for row in variant["rows"])  # every process said
+    assert fixed["failed"] == 0 and fixed["runs_with_gloo_threads_at_exit"] == 0
+    assert variants["torchrun train_digits.py"]["failed"] == 0
+    assert variants["torchrun train_digits.py"]["runs_with_gloo_threads_at_exit"] == 0
+    assert baseline["runs_with_gloo_threads_at_exit"] == baseline["runs"]  # the precondition
 
 
 def test_batch_size_is_per_process_and_evaluation_shards_have_no_repeats(monkeypatch):
@@ -160,3 +197,25 @@ def test_batch_size_is_per_process_and_evaluation_shards_have_no_repeats(monkeyp
     assert len(train.sampler) == 629 and len(next(iter(train))[1]) == 64
     test = td.make_loader(splits["test"], 512, cpu)
     assert list(test.dataset.indices) == list(range(0, 360, 2))  # every other sample
+
+
+def test_os_exit_skips_atexit_handlers_and_buffered_output(tmp_path):
+    # What the scripts would lose by leaving with os._exit (the page's reason not to).
+    script = tmp_path / "leave.py"
+    script.write_text(
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: print('atexit ran', flush=True))\n"
+        "sys.stdout.write('buffered line\\n')\n"  # stdout is a pipe here: block-buffered
+        "os._exit(0) if sys.argv[1] == 'os._exit' else sys.exit(0)\n"
+    )
+
+    def output(mode):
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        done = subprocess.run(
+            [sys.executable, str(script), mode], capture_output=True, text=True, timeout=60, env=env
+        )
+        assert done.returncode == 0
+        return done.stdout
+
+    assert output("sys.exit") == "buffered line\natexit ran\n"
+    assert output("os._exit") == ""

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -55,7 +56,9 @@ def test_defaults_reach_97_percent_and_write_the_json(tmp_path):
         assert field in data
     assert data["device"] == "cpu"
     assert data["epochs"] == td.Config().epochs == len(data["history"])
-    assert data["test_accuracy"] >= 0.97
+    seeds = json.loads((SNIPPETS / "training" / "seeds_results.json").read_text())
+    assert seeds["runs"][0]["seed"] == 0
+    assert data["test_accuracy"] == seeds["runs"][0]["test_accuracy"]  # the page's seed table
     assert {"epoch", "train_loss", "val_loss", "val_accuracy", "seconds"} <= set(data["history"][0])
     assert "test_accuracy" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]  # no temporary file left
@@ -154,6 +157,57 @@ def test_cpu_autocast_gives_bfloat16_logits_and_the_loss_is_float32():
     _, full = td.forward_loss(model, td.make_criterion("ce"), x, y, None)
     assert loss.item() == pytest.approx(full.item(), rel=0.05)  # bfloat16 keeps about 3 digits
     assert not torch.equal(loss, full)
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), torch.float16), ((8, 0), None)])
+def test_cuda_older_than_ampere_gets_float16_not_emulated_bfloat16(
+    monkeypatch, capability, expected
+):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+
+    def unsupported(*args, **kwargs):  # this machine has no CUDA: the bfloat16 probe fails
+        raise RuntimeError("no CUDA here")
+
+    monkeypatch.setattr(torch, "autocast", unsupported)
+    assert td.autocast_dtype(torch.device("cuda")) is expected
+
+
+def test_float16_amp_trains_with_an_enabled_grad_scaler_and_bfloat16_without(monkeypatch):
+    created = []
+    real = torch.amp.GradScaler
+
+    def recording(*args, **kwargs):
+        created.append(kwargs.get("enabled", True))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.amp, "GradScaler", recording)
+    _, bf16 = quiet_fit(epochs=2, amp=True)
+    assert bf16["amp"] == "bfloat16" and created == [False]
+    monkeypatch.setattr(td, "autocast_dtype", lambda device: torch.float16)
+    _, fp16 = quiet_fit(epochs=2, amp=True)  # CPU autocast supports float16 too
+    assert fp16["amp"] == "float16" and created == [False, True]
+    assert fp16["test_accuracy"] > 0.8
+    assert all(math.isfinite(epoch["train_loss"]) for epoch in fp16["history"])
+
+
+def test_a_disabled_grad_scaler_passes_everything_through():
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    loss = torch.tensor(2.5, requires_grad=True)
+    assert scaler.scale(loss) is loss
+
+
+def test_float16_has_no_positive_number_below_six_times_ten_to_the_minus_eight():
+    smallest = torch.finfo(torch.float16).tiny * torch.finfo(torch.float16).eps
+    assert smallest == pytest.approx(5.96e-8, rel=1e-3)
+    assert torch.tensor(2.9e-8).half().item() == 0.0
+
+
+def test_an_untrained_model_starts_near_log_c():
+    splits = td.load_splits()
+    torch.manual_seed(0)  # as on the page
+    logits = td.MLP()(splits["train"][0][:64])
+    loss = td.make_criterion("ce")(logits, splits["train"][1][:64]).item()
+    assert abs(loss - math.log(10)) < 0.005  # "within a few thousandths"
 
 
 def test_autocast_dtype_is_none_where_autocast_does_not_support_bfloat16(monkeypatch):
