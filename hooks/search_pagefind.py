@@ -8,8 +8,9 @@ demand, and the WebAssembly search engine. The extended Pagefind binary (the PyP
 indexes and, in the browser, when it reads the query. Nothing is fetched from the network,
 at build or in the browser. docs/assets/search.js answers the header's search box with it.
 
-Only the article of a page is indexed (not the navigation, which repeats every page title on
-every page), without code blocks, permalink signs and the MathML copy of each formula.
+Headings weigh more than text (HEADING_WEIGHTS). Only the article of a page is indexed (not
+the navigation, which repeats every page title on every page), without code blocks, permalink
+signs and the MathML copy of each formula.
 
 A heading that names a PyTorch identifier listed in the glossary (docs/glossary.md, its
 "PyTorch" column) is also indexed under the glossary's names for it, in both languages and with
@@ -43,9 +44,14 @@ EXCLUDE_SELECTORS = [
 ]
 BUNDLE = "pagefind"
 TERMS_ATTRIBUTE = "data-search-terms"
+# A word in a page title counts ten times a word of the text, in a section heading seven times
+# (Pagefind's own weights are 7 for <h1> and 6 for <h2>: a page that merely mentions a title's
+# words often enough outranked the page with that title).
+HEADING_WEIGHTS = {"1": 10, "2": 7, "3": 5}
 # Identifiers of the glossary's PyTorch column too common to stand for one term.
 GENERIC = {"target", "weight", "reduction", "margin", "long", "grad", "pos_weight", "nn"}
 HEADING = re.compile(r"<h([1-3])\b([^>]*)>(.*?)</h\1>", re.S)
+OPENING = re.compile(r"<h([1-3])\b(?![^>]*data-pagefind-weight)")
 TAG = re.compile(r"<[^>]+>")
 CODE = re.compile(r"`([^`]+)`")
 
@@ -99,7 +105,7 @@ def add_heading_terms(output: str, terms: dict[str, list[str]]) -> str:
         text = html.unescape(TAG.sub("", match[3]))
         found = []
         for identifier, names in terms.items():
-            if re.search(rf"(?<![\w.]){re.escape(identifier)}(?!\w)", text):
+            if re.search(rf"(?<!\w){re.escape(identifier)}(?!\w)", text):
                 found += [n for n in names if n not in found and n not in text]
         if not found or TERMS_ATTRIBUTE in match[2]:
             return match[0]
@@ -112,13 +118,22 @@ def add_heading_terms(output: str, terms: dict[str, list[str]]) -> str:
     return head + sep + HEADING.sub(enrich, body) if sep else output
 
 
+def weigh_headings(output: str) -> str:
+    def weigh(match):
+        return f'<h{match[1]} data-pagefind-weight="{HEADING_WEIGHTS[match[1]]}"'
+
+    head, sep, body = output.partition('<article class="md-content__inner')
+    return head + sep + OPENING.sub(weigh, body) if sep else output
+
+
 def on_post_page(output, page, config):
-    return add_heading_terms(output, glossary_terms(config.docs_dir))
+    return add_heading_terms(weigh_headings(output), glossary_terms(config.docs_dir))
 
 
 def command(site_dir: Path) -> list[str]:
     args = [sys.executable, "-m", "pagefind", "--site", str(site_dir), "--quiet"]
     args += ["--output-subdir", BUNDLE, "--root-selector", ROOT_SELECTOR]
+    args += ["--glob", "**/index.html"]  # every page (directory URLs); not 404.html
     for selector in EXCLUDE_SELECTORS:
         args += ["--exclude-selectors", selector]
     return args

@@ -56,10 +56,20 @@
     return el.innerHTML;
   };
 
+  // The words a result link asks its page to mark: the query's own words, as typed (Pagefind
+  // would pass the pieces its segmenter cut them into, 用語 and 集 for 用語集).
+  const highlighted = (url, words) => {
+    const target = new URL(url, location.href);
+    target.searchParams.delete(HIGHLIGHT);
+    for (const word of words) target.searchParams.append(HIGHLIGHT, word);
+    return target.pathname + target.search + target.hash;
+  };
+
   const render = (query, pages, total) => {
+    const words = query.split(/\s+/).filter(Boolean);
     const items = pages.map((page) => {
       const item = element("li", { class: "md-search-result__item" });
-      const link = element("a", { href: page.url, class: "md-search-result__link", tabindex: "-1" });
+      const link = element("a", { href: highlighted(page.url, words), class: "md-search-result__link", tabindex: "-1" });
       const article = element("article", {
         class: "md-search-result__article md-search-result__article--document md-typeset",
       });
@@ -73,7 +83,9 @@
         .sort((a, b) => b.weighted_locations.length - a.weighted_locations.length)
         .slice(0, MAX_SECTIONS);
       for (const section of sections) {
-        const sublink = element("a", { href: section.url, class: "md-search-result__link", tabindex: "-1" });
+        const sublink = element("a", {
+          href: highlighted(section.url, words),
+          class: "md-search-result__link", tabindex: "-1" });
         const sub = element("article", { class: "md-search-result__article md-typeset" });
         sub.append(element("h2", {}, escape(section.title)));
         sub.append(element("p", {}, section.excerpt));
@@ -176,7 +188,16 @@
     const script = document.createElement("script"); // a classic script: window.PagefindHighlight
     script.src = new URL("pagefind-highlight.js", bundle).href;
     script.addEventListener("load", () => {
-      new window.PagefindHighlight({ highlightParam: HIGHLIGHT, markContext: ".md-content__inner" });
+      // Material's own style for <mark>; English words only where a whole word matches (not
+      // "loss" inside CrossEntropyLoss); Japanese, written without spaces, wherever it occurs.
+      const english = document.documentElement.lang !== "ja";
+      const accuracy = english ? { value: "exactly", limiters: [...",.;:!?()[]{}'\"`/"] } : "partially";
+      new window.PagefindHighlight({
+        highlightParam: HIGHLIGHT,
+        markContext: ".md-content__inner",
+        markOptions: { className: "search-highlight", accuracy },
+        addStyles: false,
+      });
     });
     document.head.append(script);
   }

@@ -38,6 +38,7 @@ class Query:
     page: str  # source under docs/, without the language suffix
     kind: str
     first: bool = False
+    miss: str = ""  # why the page is known not to be found (the row still counts in the share)
 
     @property
     def id(self) -> str:
@@ -88,7 +89,9 @@ WATCH_JS = """() => {
     state.last = now;
   });
   observer.observe(list, {childList: true, subtree: true, characterData: true});
-  for (const type of ['input', 'keyup', 'compositionend']) {
+  // The last key press: its key-down, or the input it made (an input method's commit, a
+  // paste, a phone keyboard send input events whose key events say little).
+  for (const type of ['keydown', 'input', 'compositionend']) {
     input.addEventListener(type, (event) => {
       if (!window.__searchArmed) return;
       state.start = event.timeStamp; state.first = null; state.last = performance.now();

@@ -40,7 +40,6 @@ LANGUAGES = ["ja", OTHER_LANGUAGE]
 TOP = 3
 SHARE = 0.95  # of each language's queries, the answering page in the first three
 PHONE_MS = 300
-HAN = re.compile(r"[\u3400-\u9fff々]+")
 WORD = re.compile(r"[A-Za-z0-9_]")
 
 
@@ -144,9 +143,15 @@ def test_query_finds_its_page_in_the_first_three(boxes, query):
     rank = _rank(query, answer.pages)
     where = f"{query.query!r} on {query.root}: {query.expected} is "
     where += f"result {rank}" if rank else "not among the results"
-    assert rank is not None and rank <= TOP, f"{where}; first results: {answer.pages[:5]}"
-    if query.first:
-        assert rank == 1, f"{where}, not the first (a glossary headword); {answer.pages[:5]}"
+    problem = None
+    if rank is None or rank > TOP:
+        problem = f"{where}; first results: {answer.pages[:5]}"
+    elif query.first and rank != 1:
+        problem = f"{where}, not the first (a glossary headword); {answer.pages[:5]}"
+    if query.miss:
+        assert problem, f"{query.query!r} is found now: remove its `miss` ({query.miss})"
+        pytest.xfail(f"known miss: {query.miss}")
+    assert problem is None, problem
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -183,10 +188,6 @@ def test_each_way_of_entering_gives_the_same_results(boxes, query, mode):
 # --------------------------------------------------------------------------- highlights
 
 
-def _han_runs(text: str) -> set[str]:
-    return set(HAN.findall(text))
-
-
 @pytest.mark.parametrize("query", QUERIES, ids=[q.id for q in QUERIES])
 def test_highlights_mark_whole_words(boxes, query):
     answer = boxes.answer(query)
@@ -197,14 +198,11 @@ def test_highlights_mark_whole_words(boxes, query):
             pytest.fail(f"{query.query!r}: a mark starts inside a word: {mark}")
         if marked[-1:] and WORD.match(marked[-1]) and WORD.match(mark["after"] or " "):
             pytest.fail(f"{query.query!r}: a mark ends inside a word: {mark}")
-    # The words the result links carry to the page (which marks them there): a single kanji
-    # is a word only where the query has it alone, not a piece of 交差 in 交差エントロピー.
-    runs = _han_runs(text)
-    for word in answer.highlights:
-        if HAN.fullmatch(word) and len(word) == 1 and word not in runs:
-            pytest.fail(f"{query.query!r}: the result links highlight the fragment {word!r}")
-        assert unicodedata.normalize("NFKC", word).lower() in text or not word.isascii(), (
-            f"{query.query!r}: the result links highlight {word!r}, not a word of the query"
+    # The words the result links carry to the page, which marks them there: the query's own
+    # words, not the pieces a segmenter cut them into (交 of 交差エントロピー, 集 of 用語集).
+    if answer.pages:
+        assert [w.lower() for w in answer.highlights] == text.split(), (
+            f"{query.query!r}: the result links highlight {answer.highlights}"
         )
 
 

@@ -1,0 +1,62 @@
+import importlib.util
+import json
+import subprocess
+import sys
+
+from site_pages import DOCS, ROOT, english_pages, japanese_pages
+
+spec = importlib.util.spec_from_file_location("search_pagefind", ROOT / "hooks/search_pagefind.py")
+hook = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(hook)
+
+ARTICLE = '<article class="md-content__inner md-typeset">{}</article>'
+
+
+def test_the_glossary_names_each_identifier_in_both_languages_with_its_variants():
+    terms = hook.glossary_terms(str(DOCS))
+    # Rows of docs/glossary.md: the Japanese headword, the English term, the other spellings.
+    assert {"交差エントロピー損失", "cross-entropy", "交差エントロピー誤差"} <= set(
+        terms["CrossEntropyLoss"]
+    )
+    assert terms["cross_entropy"] == terms["CrossEntropyLoss"]
+    smoothing = set(terms["label_smoothing"])
+    assert {"ラベル平滑化", "label smoothing", "ラベルスムージング"} <= smoothing
+    assert {"負の対数尤度", "negative log-likelihood"} <= set(terms["NLLLoss"])
+    # Names too common to stand for one term are not keys.
+    assert not {"weight", "target", "reduction", "nn"} & set(terms)
+
+
+def test_a_heading_that_names_an_identifier_is_indexed_under_its_glossary_names():
+    terms = {"CrossEntropyLoss": ["交差エントロピー損失", "cross-entropy"]}
+    page = ARTICLE.format('<h1 id="a">NLLLoss と <code>CrossEntropyLoss</code></h1><p>x</p>')
+    out = hook.add_heading_terms(page, terms)
+    assert 'data-pagefind-index-attrs="data-search-terms"' in out
+    assert 'data-search-terms="交差エントロピー損失 / cross-entropy"' in out
+    added = ' data-pagefind-index-attrs="data-search-terms"'
+    added += ' data-search-terms="交差エントロピー損失 / cross-entropy"'
+    assert out.replace(added, "") == page  # nothing else changes
+
+
+def test_a_heading_without_an_identifier_and_text_outside_the_article_are_left_alone():
+    terms = {"CrossEntropyLoss": ["交差エントロピー損失"]}
+    page = ARTICLE.format('<h2 id="b">定義</h2><h2 id="c">MyCrossEntropyLossy</h2>')
+    assert hook.add_heading_terms(page, terms) == page
+    nav = "<nav><h2>CrossEntropyLoss</h2></nav>"
+    assert hook.add_heading_terms(nav, terms) == nav
+
+
+def test_the_extended_pagefind_binary_ships_with_the_package():
+    """The extended build is the one that segments Japanese; the wheel holds it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pagefind", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage: pagefind_extended" in done.stdout
+
+
+def test_the_built_site_has_one_pagefind_index_per_language(built_site):
+    entry = json.loads((built_site / "pagefind" / "pagefind-entry.json").read_text("utf-8"))
+    pages = {"ja": japanese_pages() + japanese_pages(".ipynb")}
+    pages["en"] = english_pages() + english_pages(".ipynb")
+    for language, sources in pages.items():
+        assert entry["languages"][language]["page_count"] == len(sources), language
