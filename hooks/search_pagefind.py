@@ -126,8 +126,30 @@ def weigh_headings(output: str) -> str:
     return head + sep + OPENING.sub(weigh, body) if sep else output
 
 
+def add_section_title(output: str, section: str | None) -> str:
+    """The page title is also indexed under the navigation section the page sits in (the
+    reader sees "損失関数の選び方" or "Choosing a loss" in the sidebar, not on the page)."""
+    if not section:
+        return output
+    article = output.find('<article class="md-content__inner')
+    match = re.search(r"<h1\b([^>]*)>", output[article:]) if article >= 0 else None
+    if not match or section in html.unescape(TAG.sub("", output[article:])):
+        return output
+    start = article + match.start()
+    opening = match[0]
+    value = html.escape(section, quote=True)
+    if TERMS_ATTRIBUTE in opening:
+        new = re.sub(rf'{TERMS_ATTRIBUTE}="([^"]*)"', rf'{TERMS_ATTRIBUTE}="\1 / {value}"', opening)
+    else:
+        new = opening[:-1] + f' data-pagefind-index-attrs="{TERMS_ATTRIBUTE}"'
+        new += f' {TERMS_ATTRIBUTE}="{value}">'
+    return output[:start] + new + output[start + len(opening) :]
+
+
 def on_post_page(output, page, config):
-    return add_heading_terms(weigh_headings(output), glossary_terms(config.docs_dir))
+    output = add_heading_terms(weigh_headings(output), glossary_terms(config.docs_dir))
+    section = page.parent.title if page.parent is not None else None
+    return add_section_title(output, section)
 
 
 def command(site_dir: Path) -> list[str]:

@@ -30,8 +30,8 @@ from conftest import (
     PHONE,
     _QuietHandler,
 )
-from search_driver import MODES, SearchBox, load_queries, search_bytes
-from site_pages import OTHER_LANGUAGE
+from search_driver import MODES, SearchBox, dump, load_queries, search_bytes
+from site_pages import OTHER_LANGUAGE, ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -100,6 +100,33 @@ class Boxes:
             self.answers[key] = self.box(mode, query.language).search(query.query)
         return self.answers[key]
 
+    def record(self, path: Path) -> None:
+        """What every query showed, in measure_search.py's format (for the numbers on a page)."""
+        queries = {}
+        for (mode, query_id), answer in self.answers.items():
+            query = next(q for q in QUERIES if q.id == query_id)
+            entry = queries.setdefault(
+                query_id,
+                {
+                    "language": query.language,
+                    "query": query.query,
+                    "expected": query.expected,
+                    "first": query.first,
+                    "kind": query.kind,
+                    "modes": {},
+                },
+            )
+            entry["modes"][mode] = {**answer.__dict__, "marks": answer.marks[:20]}
+        data = {
+            "design": "pagefind (tests/browser/test_search.py)",
+            "queries": queries,
+            "bytes": {f"{m}:{k}": search_bytes(b.requests) for (m, k), b in self.boxes.items()},
+            "external": [url for box in self.boxes.values() for url in box.external],
+            "errors": [error for box in self.boxes.values() for error in box.errors],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dump(path, data)
+
     def close(self):
         for context in self.contexts.values():
             context.close()
@@ -113,6 +140,7 @@ def boxes(search_url):
     with sync_playwright() as playwright:
         opened = Boxes(playwright, search_url)
         yield opened
+        opened.record(ROOT / "test-artifacts" / "search" / "answers.json")
         opened.close()
 
 

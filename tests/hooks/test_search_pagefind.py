@@ -60,3 +60,19 @@ def test_the_built_site_has_one_pagefind_index_per_language(built_site):
     pages["en"] = english_pages() + english_pages(".ipynb")
     for language, sources in pages.items():
         assert entry["languages"][language]["page_count"] == len(sources), language
+
+
+def test_a_page_title_is_indexed_under_its_navigation_section_unless_the_page_says_it():
+    page = "<nav>Choosing a loss</nav>" + ARTICLE.format('<h1 id="a">Which loss?</h1>')
+    out = hook.add_section_title(page, "Choosing a loss")
+    assert 'data-search-terms="Choosing a loss"' in out
+    said = ARTICLE.format("<h1>Choosing a loss</h1>")
+    assert hook.add_section_title(said, "Choosing a loss") == said
+    assert hook.add_section_title(page, None) == page
+
+
+def test_headings_of_the_article_weigh_more_than_its_text():
+    page = "<h1>site</h1>" + ARTICLE.format("<h1>t</h1><h2>s</h2><h4>x</h4>")
+    out = hook.weigh_headings(page)
+    assert out.startswith("<h1>site</h1>")  # outside the article
+    assert '<h1 data-pagefind-weight="10">t</h1><h2 data-pagefind-weight="7">s</h2><h4>' in out
