@@ -20,8 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import BLACKHOLE_PROXY, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, _QuietHandler
-from search_driver import MODES, SearchBox, dump, load_queries, search_bytes
+from search_driver import MODES, SearchBox, dump, load_queries, search_bytes, setup
+
+BLACKHOLE_PROXY, CHROMIUM = setup.BLACKHOLE_PROXY, setup.CHROMIUM
+CHROMIUM_ARGS = setup.CHROMIUM_ARGS
+DESKTOP, PHONE, _QuietHandler = setup.DESKTOP, setup.PHONE, setup._QuietHandler
 
 
 def serve(site: Path):

@@ -16,22 +16,20 @@ import json
 import os
 import re
 import statistics
+import sys
 import threading
 import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import (
-    BLACKHOLE_PROXY,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    DESKTOP,
-    PAGES,
-    PHONE,
-    _QuietHandler,
-)
-from search_driver import MODES, SearchBox, dump, load_queries, search_bytes
 from site_pages import OTHER_LANGUAGE, ROOT
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from search_driver import MODES, SearchBox, dump, load_queries, search_bytes, setup
+
+BLACKHOLE_PROXY, CHROMIUM = setup.BLACKHOLE_PROXY, setup.CHROMIUM
+CHROMIUM_ARGS = setup.CHROMIUM_ARGS
+DESKTOP, PHONE, PAGES = setup.DESKTOP, setup.PHONE, setup.PAGES
 
 pytestmark = pytest.mark.browser
 
@@ -51,7 +49,7 @@ def search_site(request) -> Path:
 
 @pytest.fixture(scope="module")
 def search_url(search_site):
-    handler = functools.partial(_QuietHandler, directory=str(search_site))
+    handler = functools.partial(setup._QuietHandler, directory=str(search_site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
