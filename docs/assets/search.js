@@ -134,7 +134,10 @@
 
   input.addEventListener("input", search);
   input.addEventListener("compositionend", search);
-  input.addEventListener("focus", () => void load(), { once: true });
+  input.addEventListener("focus", () => {
+    load();
+    if (!toggle.checked) toggle.click(); // opens the result list, as Material's search does
+  });
   form.addEventListener("reset", () => setTimeout(() => { search(); input.focus(); }));
   form.addEventListener("submit", (event) => event.preventDefault());
   toggle.addEventListener("change", () => {

@@ -84,6 +84,7 @@ class Answer:
     highlights: list[str] = field(default_factory=list)  # the words a result link carries
     meta: str = ""  # the count line above the list
     value: str = ""  # what the search box holds
+    visible: bool = False  # the first result is on screen, not covered
 
 
 WATCH_JS = """() => {
@@ -132,7 +133,14 @@ READ_JS = """() => {
     return {text: mark.textContent, before: before.slice(-1), after: after.slice(0, 1),
             context: text.slice(0, 160)};
   });
-  return {links: links.map(link => link.href), marks,
+  // Whether a reader sees the first result: it is what the browser finds at its centre.
+  let visible = false;
+  if (links.length) {
+    const box = links[0].getBoundingClientRect();
+    const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+    visible = box.height > 0 && !!hit && links[0].contains(hit);
+  }
+  return {links: links.map(link => link.href), marks, visible,
           meta: document.querySelector('.md-search-result__meta').textContent.trim(),
           value: document.querySelector('.md-search__input').value};
 }"""
@@ -259,6 +267,7 @@ class SearchBox:
             highlights=highlights,
             meta=read["meta"],
             value=read["value"],
+            visible=read["visible"],
         )
 
 

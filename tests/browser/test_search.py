@@ -169,6 +169,7 @@ def test_query_finds_its_page_in_the_first_three(boxes, query):
     rank = _rank(query, answer.pages)
     where = f"{query.query!r} on {query.root}: {query.expected} is "
     where += f"result {rank}" if rank else "not among the results"
+    assert not answer.pages or answer.visible, f"{query.query!r}: the results are not on screen"
     problem = None
     if rank is None or rank > TOP:
         problem = f"{where}; first results: {answer.pages[:5]}"
