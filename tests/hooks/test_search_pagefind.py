@@ -76,3 +76,24 @@ def test_headings_of_the_article_weigh_more_than_its_text():
     out = hook.weigh_headings(page)
     assert out.startswith("<h1>site</h1>")  # outside the article
     assert '<h1 data-pagefind-weight="10">t</h1><h2 data-pagefind-weight="7">s</h2><h4>' in out
+
+
+def test_every_build_indexes_its_own_site_folder(tmp_path):
+    """`mkdocs serve` builds into a temporary folder on every change and fires the same
+    on_post_build; the hook indexes whatever folder the build wrote, offline."""
+    for language, folder in (("ja", tmp_path), ("en", tmp_path / "en")):
+        folder.mkdir(exist_ok=True)
+        page = ARTICLE.format(f"<h1>{language}</h1><p>交差エントロピー損失 cross-entropy</p>")
+        (folder / "index.html").write_text(
+            f'<html lang="{language}"><body>{page}</body></html>', encoding="utf-8"
+        )
+
+    class Config:
+        site_dir = str(tmp_path)
+
+    hook.on_post_build(Config())
+    entry = json.loads((tmp_path / "pagefind" / "pagefind-entry.json").read_text("utf-8"))
+    assert {language: index["page_count"] for language, index in entry["languages"].items()} == {
+        "ja": 1,
+        "en": 1,
+    }
