@@ -21,8 +21,8 @@ EXPLANATION = {
     "ja": (
         "次のセルは、このノートブックが使う {files} を、"
         "ノートブックと同じフォルダーに書き出します。"
-        "サイトのビルド時にリポジトリの {files} から作ったもので、"
-        "ほかのファイルを用意しなくてもこのノートブックだけで動きます。"
+        "セルの中身は、サイトのビルド時にリポジトリの {files} から作ったものです。"
+        "ほかのファイルを用意しなくても、このノートブックだけで動きます。"
     ),
     "en": (
         "The next cell writes {files}, which this notebook imports, into the notebook's folder. "
