@@ -14,10 +14,11 @@ notebook page. This hook moves those ``<style>`` blocks into one file,
 ``assets/stylesheets/notebook-<hash>.css``, which the theme (hooks/theme/main.html) links from the
 head of notebook pages, where it keeps its place after the site's own stylesheets.
 
-The rendered figures are kept in .cache/figures/ under the project, keyed by the SVG's content
-and the versions of the renderer, so a rebuild does not render an unchanged figure again. The
-output of a figure is a pure function of its SVG, so nothing kept there can be stale; deleting
-the folder only makes the next build render the figures again.
+The rendered figures are kept in .cache/figures/ under the project (ignored by git), keyed by
+the SVG's content, the versions of resvg-py and Pillow and the settings below, so a rebuild does
+not render an unchanged figure again. A rendering is a pure function of that key, so nothing
+kept there can be stale; a build forgets the renderings it did not use, and deleting the folder
+only makes the next build render every figure again.
 """
 
 import base64
@@ -117,6 +118,7 @@ def choose(svg: str) -> tuple[str, bytes]:
     encoded = svg.encode("utf-8")
     key = hashlib.sha256(f"{_renderer_key()}\n".encode() + encoded).hexdigest()
     cached = _store() / f"{key}.png"
+    _used.add(cached.name)
     if cached.is_file():
         png = cached.read_bytes()
     else:
@@ -151,10 +153,12 @@ class _Assets:
 
 
 _assets = _Assets()
+_used: set[str] = set()  # names of the stored renderings this build used
 
 
 def on_pre_build(config):
     _assets.files.clear()
+    _used.clear()
 
 
 def _figure_img(svg: str, page_url: str, language: str) -> str:
@@ -220,12 +224,16 @@ def on_page_content(html_content, page, config, files):
 
 
 def on_post_build(config):
-    """Write the files the pages of this build refer to."""
+    """Write the files the pages of this build refer to; forget renderings no page used."""
     site = Path(config.site_dir)
     for path, data in _assets.files.items():
         target = site / path
         if not target.is_file():
             _write_atomically(target, data)
+    if _used and _store().is_dir():
+        for stale in _store().glob("*.png"):
+            if stale.name not in _used:
+                stale.unlink(missing_ok=True)
 
 
 def clear_store() -> None:
