@@ -253,6 +253,7 @@ class Visit:
     axe: list[dict]
     screenshot: Path
     heading: dict = field(default_factory=dict)
+    geometry: dict = field(default_factory=dict)
     copies: list[dict] = field(default_factory=list)
     notebook: dict = field(default_factory=dict)
     switched_to: str | None = None
@@ -331,6 +332,40 @@ AXE_JS = """async () => {
     id: v.id, impact: v.impact, help: v.help,
     nodes: v.nodes.map(n => ({target: n.target.join(' '), summary: n.failureSummary})),
   }));
+}"""
+
+# Where the header's title and the sidebar's title and entries are drawn, as the page opens.
+GEOMETRY_JS = """() => {
+  const box = (el) => {
+    const r = el.getBoundingClientRect();
+    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
+  };
+  const shown = (el) => {
+    const style = getComputedStyle(el);
+    const r = el.getBoundingClientRect();
+    return style.display !== 'none' && style.visibility !== 'hidden' && r.width > 0
+      && r.height > 0;
+  };
+  const names = [...document.querySelectorAll('.md-header__topic:first-child .md-ellipsis')]
+    .filter(shown)
+    .map(el => ({text: el.textContent.trim(), scrollWidth: el.scrollWidth,
+                 clientWidth: el.clientWidth, box: box(el)}));
+  const sidebar = document.querySelector('.md-sidebar--primary .md-sidebar__scrollwrap');
+  const title = document.querySelector('.md-nav--primary > .md-nav__title');
+  let entries = [];
+  if (sidebar && title && shown(title) && shown(sidebar)) {
+    const visible = box(sidebar);
+    entries = [...document.querySelectorAll('.md-nav--primary .md-nav__link')]
+      .filter(shown)
+      .map(el => ({text: el.textContent.trim().slice(0, 60), box: box(el)}))
+      .filter(e => e.box.bottom > visible.top && e.box.top < visible.bottom);
+  }
+  return {
+    header_names: names,
+    sidebar_title: title && shown(title)
+      ? {text: title.textContent.trim(), box: box(title)} : null,
+    sidebar_entries: entries,
+  };
 }"""
 
 CODE_TEXT_JS = """(selector) => {
@@ -477,6 +512,7 @@ class Site:
         tab, network, response = self.open(screen, page.path)
         try:
             layout = tab.evaluate(LAYOUT_JS)
+            geometry = tab.evaluate(GEOMETRY_JS)
             math = tab.evaluate(MATH_JS)
             screenshot = _screenshot_path(page, screen)
             tab.screenshot(path=str(screenshot), full_page=True, animations="disabled")
@@ -495,6 +531,7 @@ class Site:
                 math=math,
                 axe=axe,
                 screenshot=screenshot,
+                geometry=geometry,
             )
             if screen is DESKTOP:
                 visit.heading = _heading_fonts(tab)
