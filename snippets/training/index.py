@@ -2,7 +2,6 @@
 # ruff: noqa: E402  (each section imports what it adds, as the page shows it)
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -44,6 +43,8 @@ print("logits for 4 images:", tuple(model(x_train[:4]).shape))
 # --8<-- [end:model]
 
 # --8<-- [start:loss]
+import math
+
 torch.manual_seed(0)
 logits = MLP()(x_train[:64])
 target = splits["train"][1][:64]
