@@ -1,8 +1,10 @@
-"""Peak memory and time of forward + backward for four ways to compute the cross-entropy of a head.
+"""Peak memory and time of forward + backward for five ways to compute the cross-entropy of a head.
 
 Ways: F.cross_entropy(F.linear(...)) (the naive way), chunked_linear_cross_entropy from
-large_vocabulary.py, F.linear_cross_entropy(options=None) (PyTorch's reference path) and
-F.linear_cross_entropy with LinearCrossEntropyOptions (PyTorch's chunked path).
+large_vocabulary.py, F.linear_cross_entropy(options=None) (PyTorch's reference path),
+F.linear_cross_entropy with LinearCrossEntropyOptions(batch_chunk_size=...) (PyTorch's chunked
+path) and F.linear_cross_entropy with a plain LinearCrossEntropyOptions() (chunk size chosen
+by "auto").
 
 Memory: each (way, dtype, vocabulary size) runs once in a fresh Python process. On the CPU the
 number is the peak resident set size (getrusage's ru_maxrss) minus the resident set size just

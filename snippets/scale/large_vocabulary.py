@@ -207,7 +207,7 @@ if __name__ == "__main__":
     def gib(n_bytes: float) -> str:
         return f"{n_bytes / 2**30:.2f} GiB"
 
-    print("| N · T tokens | V | one (N, V) tensor in float32 | in bfloat16 |")
+    print("| B · T tokens | V | one (N, V) tensor in float32 | in bfloat16 |")
     print("| ---: | ---: | ---: | ---: |")
     for tokens, vocab in [(8 * 2048, 32_000), (8 * 2048, 128_256), (8 * 8192, 256_000)]:
         fp32, bf16 = (

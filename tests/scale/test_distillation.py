@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
-from scale.distillation import SETTINGS, distillation_loss, run_seed
+from scale.distillation import SETTINGS, digits_split, distillation_loss, mlp, run_seed, train
 from site_pages import SNIPPETS
 
 RESULTS = SNIPPETS / "scale" / "distillation_results.json"
@@ -115,6 +115,24 @@ def test_rerunning_seed_0_reproduces_the_committed_numbers_exactly(run):
     assert run_seed(0) == run["seeds"]["0"]
 
 
+@pytest.mark.slow
+def test_the_seed_0_teacher_classifies_all_its_training_data_correctly():
+    # The soft targets are the teacher's outputs on this same training data (run_seed).
+    torch.set_num_threads(1)
+    x_train, _, y_train, _ = digits_split()
+    torch.manual_seed(0)
+    teacher = train(
+        mlp(SETTINGS["teacher_hidden"]),
+        x_train,
+        y_train,
+        lambda out, y, rows: F.cross_entropy(out, y),
+        seed=0,
+    )
+    with torch.no_grad():
+        soft = (teacher(x_train) / SETTINGS["temperature"]).softmax(dim=1)
+    assert torch.equal(soft.argmax(dim=1), y_train)
+
+
 def test_the_pages_quote_the_settings_of_the_committed_run(run):
     from site_pages import DOCS
 
@@ -124,7 +142,8 @@ def test_the_pages_quote_the_settings_of_the_committed_run(run):
     for phrase in [
         f"隠れ層 {s['teacher_hidden']} ユニット", f"隠れ層 {s['student_hidden']} ユニット",
         f"$T = {s['temperature']:g}$、$\\alpha = {s['alpha']:g}$", f"学習率 {s['lr']:g}",
-        f"ミニバッチ {s['batch_size']}、{s['epochs']} エポック", f"{s['ece_bins']} 個の等幅のビン",
+        f"ミニバッチの大きさ {s['batch_size']}、{s['epochs']} エポック",
+        f"{s['ece_bins']} 個の等幅のビン",
         f"シードは {len(s['seeds'])} つ",
     ]:  # fmt: skip
         assert phrase in ja, phrase

@@ -38,6 +38,8 @@ def test_reshape_and_permute_give_the_same_loss_and_view_fails_on_the_slice(batc
     assert not logits[:, :-1].is_contiguous()
     with pytest.raises(RuntimeError, match="view size is not compatible"):
         logits[:, :-1].view(-1, v)
+    # The strides forbid merging dims 0 and 1 only when there are several sequences.
+    assert logits[:1, :-1].view(-1, v).shape == (logits.shape[1] - 1, v)
     with pytest.raises(RuntimeError, match="Expected target size"):
         F.cross_entropy(logits[:, :-1], target)
 
@@ -124,3 +126,11 @@ def test_label_smoothing_with_ignored_tokens_is_the_mixture_averaged_over_predic
 def test_bad_shapes_get_an_error_naming_the_argument(logits, labels, argument):
     with pytest.raises(ValueError, match=f"^{argument} must have shape"):
         causal_lm_loss(logits, labels)
+
+
+def test_masking_by_pad_id_also_ignores_a_real_token_with_the_same_id():
+    ids, labels = padded_batch(pad_id=9)  # 9 is also a real token of the first sequence
+    real = ids[0] == 9
+    assert real.any() and (labels[0][real] == -100).all()
+    ids, labels = padded_batch(pad_id=0)  # 0 is never a real token: the first sequence is kept
+    assert (labels[0] == ids[0]).all()

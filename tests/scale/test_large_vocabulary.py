@@ -240,7 +240,7 @@ def test_unsupported_arguments_fall_back_to_the_reference_path_with_a_warning(kw
     kwargs = dict(kwargs)
     if kwargs.pop("target", None):
         target = F.one_hot(target.clamp_min(0), weight.shape[0]).float()
-    if kwargs.pop("weight_3d", None):
+    if kwargs.pop("weight_3d", None):  # the head, passed as linear_weight, with out_features (10,)
         weight = torch.randn(30, 10, hidden.shape[1])
         target = torch.randint(30, (hidden.shape[0], 10))
     out, caught = torch_chunked(
@@ -287,6 +287,17 @@ def test_the_chunked_path_runs_backward_once_unless_allow_retain_graph():
     torch.testing.assert_close(hidden.grad, 2 * first)
 
 
+def test_with_reduction_none_the_chunked_path_recomputes_and_a_second_backward_works():
+    hidden, weight, _, target = make()
+    options = LinearCrossEntropyOptions(batch_chunk_size=8)
+    losses = F.linear_cross_entropy(hidden, weight, target, reduction="none", options=options)
+    assert "chunked" in losses.grad_fn.name()
+    losses.sum().backward(retain_graph=True)
+    first = hidden.grad.clone()
+    losses.sum().backward()  # no allow_retain_graph needed: "none" recomputes in backward
+    torch.testing.assert_close(hidden.grad, 2 * first)
+
+
 def test_the_chunked_path_gives_no_graph_for_higher_order_gradients():
     hidden, weight, _, target = make()
     loss = F.linear_cross_entropy(
@@ -319,6 +330,13 @@ def test_auto_options_resolve_per_device_and_dtype_on_the_cpu():
     wide = LinearCrossEntropyOptions()._adjust(8192, 128, 32768, torch.bfloat16, cpu)
     assert wide.batch_chunk_size == 1 << math.ceil(
         math.log2(math.ceil(8192 / math.ceil(32768 / 128)))
+    )
+    # batch_chunk_size=None is one chunk of all N rows only when chunking_method is None.
+    assert (
+        LinearCrossEntropyOptions(chunking_method=None)
+        ._adjust(n, h, v, torch.float32, cpu)
+        .batch_chunk_size
+        == n
     )
     assert (
         LinearCrossEntropyOptions(batch_chunk_size=100)
