@@ -177,6 +177,8 @@ if __name__ == "__main__":
 
     # --8<-- [start:shutdown_results]
     # The committed results of shutdown_stress.py (many fresh runs, each to a normal exit).
+    import json
+
     stress_file = here / "shutdown_results.json"
     if not stress_file.exists():
         print("No results file yet: run python snippets/distributed/shutdown_stress.py")
