@@ -183,3 +183,14 @@ def test_a_median_of_ratios_need_not_equal_the_ratio_of_median_milliseconds(comm
         for row in size["results"].values():
             gaps.append(abs(row["eager_ratio"] - row["eager_ms"] / reference) / row["eager_ratio"])
     assert max(gaps) > 0.01
+
+
+def test_the_cuda_timer_synchronizes_before_reading_the_clock(monkeypatch):
+    # The page: on a GPU the script calls torch.cuda.synchronize() before reading the clock.
+    from losses import benchmark
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: calls.append("sync"))
+    benchmark.timer("cuda")()
+    benchmark.timer("cpu")()
+    assert calls == ["sync"]
