@@ -25,11 +25,11 @@ def class_balanced_weights(class_counts, beta: float = 0.999) -> Tensor:
             f"got shape {tuple(counts.shape)}"
         )
     positive = (counts > 0) & torch.isfinite(counts)
-    if torch.compiler.is_compiling() or counts.device.type in ("cuda", "meta"):
-        # Compiled, reading the data would break the graph; on CUDA, the host would wait
-        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+    if torch.compiler.is_compiling() or counts.device.type in ("cuda", "mps", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA or MPS, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU, CUDA, MPS kernels).
         torch._assert_async(positive.all(), "class_counts must be positive and finite")
-    elif not positive.all():  # eager: CPU (no device to wait for), or MPS etc.
+    elif not positive.all():  # eager: CPU (no device to wait for), or another device
         raise ValueError(f"class_counts must be positive and finite, got {counts.tolist()}")
     if not 0 <= beta < 1:
         raise ValueError(f"beta must be in [0, 1), got {beta!r}")

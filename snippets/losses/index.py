@@ -43,7 +43,9 @@ def print_tables(report):
                 cells += [
                     f"{row['compiled_ms']:.3f}",
                     mark(compiled, goals["compiled"]) if goal else f"{compiled:.2f}",
-                    mark(row["compiled_over_eager"], 1.0) if goal else "",
+                    mark(row["compiled_over_eager"], 1.0)
+                    if goal
+                    else f"{row['compiled_over_eager']:.2f}",
                 ]
             else:
                 cells += ["", "", ""]

@@ -40,11 +40,11 @@ def check_labels(labels, batch, classes):
     if tuple(labels.shape) != (batch,):
         raise ValueError(f"labels must have shape ({batch},), got {tuple(labels.shape)}")
     outside = (labels < 0) | (labels >= classes)
-    if torch.compiler.is_compiling() or labels.device.type in ("cuda", "meta"):
-        # Compiled, reading the data would break the graph; on CUDA, the host would wait
-        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+    if torch.compiler.is_compiling() or labels.device.type in ("cuda", "mps", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA or MPS, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU, CUDA, MPS kernels).
         torch._assert_async(~outside.any(), "labels must hold class indices in [0, C)")
-    elif outside.any():  # eager: CPU (no device to wait for), or MPS etc.
+    elif outside.any():  # eager: CPU (no device to wait for), or another device
         raise IndexError(
             f"labels holds class index {labels[outside][0].item()}, outside [0, {classes})"
         )

@@ -117,11 +117,11 @@ def _check_inputs(input, target, weight, ignore_index, reduction):
     valid = target != ignore_index
     index = target.masked_fill(~valid, 0).long()
     in_range = (index >= 0) & (index < num_classes)
-    if torch.compiler.is_compiling() or index.device.type in ("cuda", "meta"):
-        # Compiled, reading the data would break the graph; on CUDA, the host would wait
-        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+    if torch.compiler.is_compiling() or index.device.type in ("cuda", "mps", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA or MPS, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU, CUDA, MPS kernels).
         torch._assert_async(in_range.all(), "target must be in [0, C) or equal ignore_index")
-    elif not in_range.all():  # eager: CPU (no device to wait for), or MPS etc.
+    elif not in_range.all():  # eager: CPU (no device to wait for), or another device
         value = index[~in_range][0].item()
         raise IndexError(
             f"target {value} is out of bounds: target must be in [0, {num_classes}) "

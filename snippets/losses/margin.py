@@ -36,11 +36,11 @@ def check_logits_and_target(input, target):
         )
     classes = input.shape[1]
     outside = (target < 0) | (target >= classes)
-    if torch.compiler.is_compiling() or target.device.type in ("cuda", "meta"):
-        # Compiled, reading the data would break the graph; on CUDA, the host would wait
-        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+    if torch.compiler.is_compiling() or target.device.type in ("cuda", "mps", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA or MPS, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU, CUDA, MPS kernels).
         torch._assert_async(~outside.any(), "target must hold class indices in [0, C)")
-    elif outside.any():  # eager: CPU (no device to wait for), or MPS etc.
+    elif outside.any():  # eager: CPU (no device to wait for), or another device
         raise IndexError(
             f"target holds class index {target[outside][0].item()}, "
             f"outside [0, {classes}) for input with C={classes} classes"

@@ -59,11 +59,11 @@ def soft_nearest_neighbor_loss(embeddings, labels, *, temperature=1.0):
         "labels: no sample has another sample of the same class in the batch, "
         "so the soft nearest neighbor loss is undefined"
     )
-    if torch.compiler.is_compiling() or labels.device.type in ("cuda", "meta"):
-        # Compiled, reading the data would break the graph; on CUDA, the host would wait
-        # for the device. torch._assert_async checks on the device (CPU and CUDA kernels).
+    if torch.compiler.is_compiling() or labels.device.type in ("cuda", "mps", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA or MPS, the host would wait
+        # for the device. torch._assert_async checks on the device (CPU, CUDA, MPS kernels).
         torch._assert_async(has_partner.any(), message)
-    elif not has_partner.any():  # eager: CPU (no device to wait for), or MPS etc.
+    elif not has_partner.any():  # eager: CPU (no device to wait for), or another device
         raise ValueError(message)
     log_all = logits.masked_fill(self_pair, float("-inf")).logsumexp(dim=1)
     # A sample without a partner gets log_same = log_all (a zero term) and is left out of the

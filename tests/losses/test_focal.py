@@ -450,7 +450,8 @@ def test_an_all_ignored_batch_moves_parameters_only_through_optimizer_state():
 
 
 def test_as_many_large_allocations_as_cross_entropy():
-    # The page: as many (N, C) tensors as F.cross_entropy; log_softmax + gather makes one more.
+    # The page: as many (N, C) tensors as F.cross_entropy (it is F.cross_entropy), and as
+    # many as log_softmax followed by gather.
     from torch.profiler import ProfilerActivity, profile
 
     n, c = 512, 1000
@@ -461,16 +462,16 @@ def test_as_many_large_allocations_as_cross_entropy():
         logits.grad = None
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             compute().sum().backward()
-        # innermost operator events that allocated at least one (N, C) float32 tensor
+        # operator events whose own allocations (children excluded) hold an (N, C) float32 tensor
         events = prof.events()
-        return sum(1 for e in events if e.cpu_memory_usage >= n * c * 4 and not e.cpu_children)
+        return sum(1 for e in events if e.self_cpu_memory_usage >= n * c * 4)
 
     ours = large_allocations(lambda: _true_class_log_prob(logits, target))
     cross_entropy = large_allocations(lambda: F.cross_entropy(logits, target, reduction="none"))
     gather = large_allocations(
         lambda: torch.log_softmax(logits, dim=1).gather(1, target.unsqueeze(1))
     )
-    assert (ours, cross_entropy, gather) == (2, 2, 3)
+    assert ours == cross_entropy == gather == 3
 
 
 def test_a_scalar_alpha_is_a_smaller_step_for_sgd_and_almost_nothing_for_adam():
@@ -492,3 +493,45 @@ def test_a_scalar_alpha_is_a_smaller_step_for_sgd_and_almost_nothing_for_adam():
     torch.testing.assert_close(sgd, torch.full_like(sgd, 0.25), rtol=1e-3, atol=0)
     adam_small, adam = step(torch.optim.Adam, 0.25, lr=0.01), step(torch.optim.Adam, 1.0, lr=0.01)
     torch.testing.assert_close(adam_small, adam, rtol=1e-4, atol=1e-7)
+
+
+def test_a_scalar_alpha_changes_adam_with_coupled_weight_decay():
+    # The page (alpha): "barely changes" holds without weight decay; Adam's coupled L2 term is
+    # not scaled by alpha, so alpha * loss shifts the balance between loss and decay.
+    def adam_step(alpha, steps=3):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 4)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1.0)
+        x, y = torch.randn(16, 3), torch.randint(4, (16,))
+        before = model.weight.detach().clone()
+        for _ in range(steps):
+            optimizer.zero_grad()
+            (alpha * focal_loss(model(x), y)).backward()
+            optimizer.step()
+        return model.weight.detach() - before
+
+    small, full = adam_step(0.25), adam_step(1.0)
+    assert (small - full).abs().max() > 100 * 1e-7  # far outside the tolerance used without decay
+
+
+def test_minus_expm1_is_more_accurate_than_one_minus_exp_for_moderate_p():
+    # The page: -expm1(log_p) is more accurate than 1 - exp(log_p) for a moderate p_y, and
+    # neither recovers 1 - p_y once log_softmax has rounded log_p (p_y very close to 1).
+    def relative_errors(d):
+        logits = torch.tensor([[d, 0.0]])
+        log_p = torch.log_softmax(logits, dim=1)[0, 0]
+        exact = torch.sigmoid(-torch.tensor(d, dtype=torch.float64))  # 1 - p_y in float64
+        ours = (-torch.expm1(log_p)).double()
+        naive = (1 - torch.exp(log_p)).double()
+        return float(abs(ours - exact) / exact), float(abs(naive - exact) / exact)
+
+    ours, naive = relative_errors(5.0)
+    assert ours < 1e-6 < naive  # moderate p_y: expm1 is clearly better
+    ours, naive = relative_errors(17.0)
+    assert ours > 0.5 and naive > 0.5  # log_p itself has lost 1 - p_y: both are wrong
+
+
+def test_a_weight_that_is_not_a_tensor_raises_attribute_error():
+    # The page (errors): only tensors are checked; a Python list for weight is not named.
+    with pytest.raises(AttributeError):
+        focal_loss(torch.zeros(2, 3), torch.tensor([0, 1]), weight=[1.0, 1.0, 1.0])
