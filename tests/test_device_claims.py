@@ -30,11 +30,13 @@ DEVICE_WORDS = re.compile(
     re.IGNORECASE,
 )
 MARKER = re.compile(
-    r"from (\[)?the PyTorch docs(\]\([^)]*\))?, not executed here|このサイトでは実行していません",
+    r"from (\[)?the PyTorch docs(\]\([^)]*\))?, not executed here|このサイトでは実行していません"
+    r"|from its README, not executed here|not executed here",
     re.IGNORECASE,
 )
 JAPANESE_MARKER = "このサイトでは実行していません"  # also when a line break falls inside it
-PYTORCH_LINK = re.compile(r"\]\(https?://(docs\.)?pytorch\.org/[^)]*\)")
+# The link to the source a statement rests on: the PyTorch docs, or a third-party README or paper.
+PYTORCH_LINK = re.compile(r"\]\(https?://[^)]*\)")
 INLINE_CODE = re.compile(r"(`+)(.+?)\1")
 FENCE = re.compile(r"^\s*(```|~~~)")
 ADMONITION = re.compile(r"^(!!!|\?\?\?\+?)\s*\w+(\s+\"(?P<title>[^\"]*)\")?")

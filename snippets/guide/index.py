@@ -58,7 +58,7 @@ def evidence_lines(evidence, characters) -> list[str]:
 
 
 def text(x, y, pieces, size, bold=False) -> str:
-    """Centred text; pieces are (text, "" | "sub" | "sup")."""
+    """Centered text; pieces are (text, "" | "sub" | "sup")."""
     spans, shift = [], 0
     for content, kind in pieces:
         target = {"": 0, "sub": 3, "sup": -5}[kind]
