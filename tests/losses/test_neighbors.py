@@ -207,7 +207,7 @@ def test_lonely_sample_term_is_zero_and_the_gradient_matches_a_reference():
     (actual,) = torch.autograd.grad(soft_nearest_neighbor_loss(x, labels), x)
 
     y = x.detach().clone().requires_grad_(True)
-    kernel = torch.exp(-torch.cdist(y, y) ** 2)
+    kernel = torch.exp(-(torch.cdist(y, y) ** 2))
     off_diagonal = ~torch.eye(len(y), dtype=torch.bool)
     same = (labels[:, None] == labels[None, :]) & off_diagonal
     p = (kernel * same).sum(dim=1) / (kernel * off_diagonal).sum(dim=1)
