@@ -76,8 +76,8 @@ def test_effective_number_saturates_at_one_over_one_minus_beta():
     assert effective(1000) == pytest.approx(632.30, abs=0.01)  # the page's table
 
 
-def test_accurate_for_beta_close_to_one_and_large_counts():
-    # (1 - beta**n) in float64 loses digits near beta = 1; expm1 keeps them.
+def test_accurate_for_beta_close_to_one():
+    # (1 - beta**n) in float64 loses digits when n * (1 - beta) is small; expm1 keeps them.
     weights = class_balanced_weights([10**7, 10**6, 1], beta=1 - 1e-12)
     counts = torch.tensor([10**7, 10**6, 1], dtype=torch.float64)
     inverse = (1 / counts) * 3 / (1 / counts).sum()
@@ -176,3 +176,14 @@ def test_weighted_cross_entropy_scales_loss_and_gradient_by_the_class_weight():
     weighted.sum().backward()
     plain.sum().backward()
     torch.testing.assert_close(a.grad, weight[target].unsqueeze(1) * b.grad)
+
+
+@pytest.mark.parametrize("beta", [0.9, 0.999, 0.9999, 1 - 1e-6, 1 - 1e-12])
+def test_naive_one_minus_beta_to_the_n_gives_the_same_float32_weights(beta):
+    # The page: in float64 the naive formula is off by very little, and after the cast to
+    # float32 the weights are the same.
+    counts = [5000, 500, 50, 5, 1, 10**7]
+    n = torch.tensor(counts, dtype=torch.float64)
+    naive = 1 / ((1 - beta**n) / (1 - beta))
+    naive = (naive * len(counts) / naive.sum()).to(torch.get_default_dtype())
+    assert torch.equal(naive, class_balanced_weights(counts, beta=beta))

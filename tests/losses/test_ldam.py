@@ -209,3 +209,12 @@ def test_equal_counts_give_equal_margins():
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_low_precision_input_is_computed_in_float32(dtype):
     check_computes_in_float32(adapter(LDAMLoss([9, 8, 7, 3, 1], scale=5.0)), dtype)
+
+
+def test_weight_assigned_after_to_follows_the_margins_buffer():
+    # The page: a weight assigned after .to(device) is converted to the device and dtype of
+    # the margins buffer.
+    criterion = LDAMLoss(COUNTS).to(device="meta", dtype=torch.float64)
+    criterion.weight = class_balanced_weights(COUNTS, beta=0.9999)  # float32 on the CPU
+    assert criterion.weight.device.type == "meta" and criterion.weight.dtype == torch.float64
+    assert criterion.margins.device.type == "meta"

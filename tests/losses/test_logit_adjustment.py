@@ -259,3 +259,19 @@ def test_rare_true_class_keeps_a_larger_gradient():
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_low_precision_input_is_computed_in_float32(dtype, reduction):
     check_computes_in_float32(la(PRIOR5), dtype, reduction=reduction)
+
+
+def test_post_hoc_adjustment_targets_a_uniform_test_prior_or_a_given_one():
+    # The page: subtracting log(pi) gives the Bayes prediction for a uniform test prior; for a
+    # known test prior pi_test, subtract log(pi / pi_test) instead.
+    generator = torch.Generator().manual_seed(0)
+    log_likelihood = torch.randn(2000, 4, generator=generator, dtype=torch.float64)
+    train_prior = PRIOR4 / PRIOR4.sum()
+    test_prior = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    # Logits of a model that learned the training posterior exactly: log p(x|y) + log pi.
+    logits = (log_likelihood + train_prior.log()).log_softmax(dim=1)
+    uniform = post_hoc_logit_adjustment(logits, train_prior).argmax(dim=1)
+    assert torch.equal(uniform, log_likelihood.argmax(dim=1))
+    shifted = post_hoc_logit_adjustment(logits, train_prior / test_prior).argmax(dim=1)
+    assert torch.equal(shifted, (log_likelihood + test_prior.log()).argmax(dim=1))
+    assert not torch.equal(shifted, uniform)  # a non-uniform test prior changes predictions

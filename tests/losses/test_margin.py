@@ -286,3 +286,17 @@ def test_other_margin_losses_named_on_the_page():
     # HingeEmbeddingLoss: x itself (a distance) for y = 1, max(0, margin - x) for y = -1
     hinge = nn.HingeEmbeddingLoss(margin=1.0, reduction="none")(x, y)
     torch.testing.assert_close(hinge, torch.where(y == 1, x, (1.0 - x).clamp_min(0)))
+
+
+def test_a_class_weight_lifts_the_bound_on_the_gradient():
+    # The page: the bound of 1 holds without `weight`; a weight scales the gradient by the
+    # weight of the true class.
+    logits = torch.zeros(1, 4, dtype=torch.float64, requires_grad=True)
+    target = torch.tensor([0])
+    weight = torch.tensor([8.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    (plain,) = torch.autograd.grad(F.multi_margin_loss(logits, target, reduction="sum"), logits)
+    (weighted,) = torch.autograd.grad(
+        F.multi_margin_loss(logits, target, weight=weight, reduction="sum"), logits
+    )
+    assert plain.abs().max() <= 1.0 < weighted.abs().max()
+    torch.testing.assert_close(weighted, weight[0] * plain)

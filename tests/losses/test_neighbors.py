@@ -194,3 +194,40 @@ def test_masked_fill_passes_no_gradient_to_the_filled_entries():
     row = x.masked_fill(torch.tensor([True, True, True]), float("-inf"))
     (gradient,) = torch.autograd.grad(row.logsumexp(0).nan_to_num(neginf=0.0) * 0, x)
     assert torch.all(gradient == 0)
+
+
+def test_lonely_sample_term_is_zero_and_the_gradient_matches_a_reference():
+    # The page: a sample without a partner gets log_same = log_all, a zero term, and the sum
+    # is divided by has_partner.sum(); no row is all -inf, so the gradient is that of the
+    # mean over the samples with a partner.
+    x, labels = batch(8, 2)
+    labels = labels.clone()
+    labels[0] = 9  # the only sample of class 9
+    x.requires_grad_(True)
+    (actual,) = torch.autograd.grad(soft_nearest_neighbor_loss(x, labels), x)
+
+    y = x.detach().clone().requires_grad_(True)
+    kernel = torch.exp(-(torch.cdist(y, y) ** 2))
+    off_diagonal = ~torch.eye(len(y), dtype=torch.bool)
+    same = (labels[:, None] == labels[None, :]) & off_diagonal
+    p = (kernel * same).sum(dim=1) / (kernel * off_diagonal).sum(dim=1)
+    has_partner = same.any(dim=1)
+    (expected,) = torch.autograd.grad(-p[has_partner].log().mean(), y)
+    torch.testing.assert_close(actual, expected)
+    assert actual[0].abs().sum() > 0  # the lonely sample still moves, as a neighbor of others
+
+
+def test_no_partner_compiled_path_raises_a_runtime_error(monkeypatch):
+    # The page: compiled (or on CUDA), the check goes through torch._assert_async, which on
+    # the CPU raises a RuntimeError.
+    x, _ = batch(3, 2)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    with pytest.raises(RuntimeError, match="labels: no sample has another sample"):
+        soft_nearest_neighbor_loss(x, torch.tensor([0, 1, 2]))
+
+
+def test_no_partner_on_the_meta_device_is_not_checked():
+    # The page: the meta device has no values, so nothing is checked there.
+    x = torch.randn(3, 2, device="meta")
+    loss = soft_nearest_neighbor_loss(x, torch.tensor([0, 1, 2], device="meta"))
+    assert loss.device.type == "meta" and loss.shape == ()

@@ -259,3 +259,46 @@ def test_page_experiment_claims():
     assert at_100[mae] < min(at_100[ce], at_100[gce], at_100[sce])  # MAE learns slowest
     assert at_100[sce] > at_100[ce]  # SCE starts well
     assert best[mae] < min(best[ce], best[gce], best[sce])  # and never catches up here
+
+
+def test_gce_converges_to_cross_entropy_without_cancellation():
+    # The page: with expm1, GCE tends to CE as q -> 0 without losing digits; the gap that
+    # remains is the mathematical one, about q (log p_y)**2 / 2. A naive 1 - exp(q log p_y)
+    # loses digits at small q.
+    logits, target = make_batch(8, 6, scale=3.0)
+    logits = logits.double()
+    log_p = p_true(logits, target).log()
+    ce = -log_p
+    for q in (1e-8, 1e-12):
+        gce = generalized_cross_entropy(logits, target, q=q, reduction="none")
+        torch.testing.assert_close(gce, ce - q * log_p**2 / 2, rtol=1e-13, atol=0)
+        assert (gce - ce).abs().max() > 0  # not equal to CE: the O(q) term remains
+    naive = (1 - torch.exp(1e-12 * log_p)) / 1e-12
+    assert (naive - ce).abs().max() > 1e-6  # digits lost
+
+
+def test_rce_accuracy_is_that_of_log_softmax_in_float32():
+    # The page: RCE avoids the cancellation of 1 - exp(...), but in float32 log p_y from
+    # log_softmax has a large relative error when p_y is very close to 1, and rounds to 0
+    # (so RCE is 0) for a larger logit gap.
+    target = torch.tensor([0])
+    for gap, min_error in ((10.0, 1e-5), (20.0, 0.99)):
+        logits = torch.zeros(1, 10)
+        logits[0, 0] = gap
+        rce = symmetric_cross_entropy(logits, target, alpha=0.0, beta=1.0)
+        exact = symmetric_cross_entropy(logits.double(), target, alpha=0.0, beta=1.0)
+        assert exact > 0
+        assert abs(rce.double() - exact) / exact > min_error
+        if gap == 20.0:
+            assert rce == 0
+
+
+def test_defaults_do_not_give_the_rce_bound_of_the_authors_code():
+    # The page: the default alpha, beta with log_zero=-4 bound RCE by 4; the authors' code
+    # (A = log 1e-4) bounds it by about 9.21.
+    wrong = torch.tensor([[0.0, 1e4, 0.0]])
+    target = torch.zeros(1, dtype=torch.long)
+    ours = symmetric_cross_entropy(wrong, target, alpha=0.0)
+    authors = symmetric_cross_entropy(wrong, target, alpha=0.0, log_zero=math.log(1e-4))
+    assert ours.item() == pytest.approx(4.0)
+    assert authors.item() == pytest.approx(9.21, abs=0.005)
