@@ -320,6 +320,44 @@ def test_equal_width_ece_grows_with_the_number_of_bins_and_equal_mass_is_lower(p
     assert f"{min(mass):.3f}" == "0.009" and f"{max(mass):.3f}" == "0.029"
 
 
+def contributions(table, n):
+    return [
+        c / n * abs(acc - conf)
+        for c, conf, acc in zip(table["count"], table["confidence"], table["accuracy"], strict=True)
+        if c
+    ]
+
+
+def test_splitting_a_bin_never_lowers_its_contribution():
+    """ "splitting a bin can only keep or raise its contribution" (the triangle inequality)."""
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        logits = 2 * torch.randn(60, 5, generator=generator, dtype=torch.float64)
+        target = torch.randint(0, 5, (60,), generator=generator)
+        one = cal.expected_calibration_error(logits, target, 1, "equal_mass")
+        for bins in (2, 3, 6):
+            assert cal.expected_calibration_error(logits, target, bins, "equal_mass") >= one - 1e-12
+
+
+@pytest.mark.slow
+def test_equal_mass_is_lower_because_it_pools_the_sparse_low_confidence_bins(page):
+    """ "With 15 equal-width bins most of the ECE comes from the sparse low-confidence bins (...);
+    equal-mass bins pool those few dozen low-confidence predictions into the lowest bins (...),
+    so their contribution shrinks" while the top region's does not."""
+    namespace, _ = page
+    logits, y = namespace["runs"]["ce"][1], namespace["y_test"]
+    width = cal.reliability_bins(logits, y, 15)
+    *low, top = contributions(width, 500)
+    assert sum(low) > top and 10 <= 500 - width["count"][-1] <= 99
+    mass = cal.reliability_bins(logits, y, 15, "equal_mass")
+    parts = contributions(mass, 500)
+    edge = 14 / 15
+    low_bins = [i for i, c in enumerate(mass["confidence"]) if c is not None and c <= edge]
+    top_region = sum(p for i, p in enumerate(parts) if i not in low_bins)
+    assert top_region >= top - 1e-12
+    assert sum(parts[i] for i in low_bins) < sum(low)
+
+
 def test_the_experiment_uses_15_equal_width_bins_and_500_test_images():
     """ "The experiment uses 15 equal-width bins, as Guo et al. did, and 500 test images"."""
     assert cl.CONFIG["ece_bins"] == 15
@@ -396,19 +434,48 @@ def test_scaling_lowered_nll_in_every_seed_long_tailed_and_all_but_three_noisy()
     assert all(lowered("long_tailed", x, "nll") == 5 for x in cl.LOSSES)
     exceptions = {x for x in cl.LOSSES if lowered("noisy", x, "nll") < 5}
     assert exceptions == {"poly1", "gce", "sce"}
-    for x in exceptions:
-        assert abs(lc.mean(R, "noisy", x, "nll_ts") - lc.mean(R, "noisy", x, "nll")) < 0.03
+    for x in ("gce", "sce"):
+        assert abs(lc.mean(R, "noisy", x, "nll_ts") - lc.mean(R, "noisy", x, "nll")) < 0.01
+    # "Poly-1's mean NLL fell from 0.733 to 0.706, lower in 4 of 5 seeds".
+    assert f"{lc.mean(R, 'noisy', 'poly1', 'nll'):.3f}" == "0.733"
+    assert f"{lc.mean(R, 'noisy', 'poly1', 'nll_ts'):.3f}" == "0.706"
+    assert lowered("noisy", "poly1", "nll") == 4
 
 
-def test_scaling_did_not_help_the_calibrated_losses_of_the_balanced_regime():
+def raised(regime, loss, metric):
+    before, after = lc.values(R, regime, loss, metric), lc.values(R, regime, loss, f"{metric}_ts")
+    return int((after > before).sum())
+
+
+def test_scaling_did_not_help_or_hurt_the_calibrated_losses_of_the_balanced_regime():
     """ "In the balanced regime nine losses had a mean ECE below 0.02; for each of them
-    temperature scaling lowered ECE, and NLL, in at most 3 of 5 seeds, and it never lowered
-    cross-entropy's ECE"."""
+    temperature scaling lowered ECE, and NLL, in at most 3 of 5 seeds. For cross-entropy,
+    cross-entropy with 1/n class weights, CB and post-hoc adjustment it raised the ECE in all 5
+    seeds and the NLL in 4 of 5"."""
     calibrated = [x for x in cl.LOSSES if lc.mean(R, "balanced", x, "ece") < 0.02]
     assert len(calibrated) == 9
     for x in calibrated:
         assert lowered("balanced", x, "ece") <= 3 and lowered("balanced", x, "nll") <= 3, x
-    assert lowered("balanced", "ce", "ece") == 0
+    for x in ("ce", "weighted_ce", "class_balanced", "posthoc_la"):
+        assert raised("balanced", x, "ece") == 5 and raised("balanced", x, "nll") == 4, x
+
+
+def test_seed0_is_the_only_cross_entropy_seed_with_a_temperature_below_1():
+    """ "it is the only one of the five in which cross-entropy's temperature was below 1, and
+    the mean over the five seeds is T = 1.26"."""
+    t = lc.values(R, "balanced", "ce", "temperature")
+    assert t[0] < 1 and np.all(t[1:] > 1) and len(t) == 5
+    assert f"{t.mean():.2f}" == "1.26"
+
+
+def test_after_scaling_nll_tracks_accuracy_across_losses():
+    """ "In every regime the losses' mean NLL after temperature scaling tracked their mean
+    accuracy (...): the correlation coefficient was below -0.8"."""
+    for regime in cl.REGIMES:
+        metric = lc.HEADLINE[regime]
+        accuracy = [lc.mean(R, regime, x, metric) for x in cl.LOSSES]
+        nll = [lc.mean(R, regime, x, "nll_ts") for x in cl.LOSSES]
+        assert np.corrcoef(accuracy, nll)[0, 1] < -0.8, regime
 
 
 def test_after_scaling_the_lowest_nll_belongs_to_the_most_accurate_loss():
@@ -435,7 +502,10 @@ def test_label_smoothing_temperature_below_1_everywhere_and_focal_in_two_regimes
     assert ls.max() < 1 and f"{ls.max():.2f}" == "0.95"
     for regime in ("balanced", "noisy"):
         assert np.all(lc.values(R, regime, "focal", "temperature") < 1)
-    assert lc.values(R, "long_tailed", "focal", "temperature").max() > 1
+    # "from 0.98 to 1.63 (mean 1.19) in the long-tailed regime, above 1 in 4 of 5 seeds".
+    t = lc.values(R, "long_tailed", "focal", "temperature")
+    assert f"{t.min():.2f}" == "0.98" and f"{t.max():.2f}" == "1.63"
+    assert f"{t.mean():.2f}" == "1.19" and int((t > 1).sum()) == 4
 
 
 def test_label_smoothing_and_focal_after_scaling_against_ce_after_scaling():

@@ -125,6 +125,21 @@ def test_class_balanced_beta_0999_is_almost_inverse_frequency_for_these_counts()
                           F.cross_entropy(*batch(), weight=chosen))  # fmt: skip
 
 
+def test_at_most_100_images_per_class_holds_for_long_tailed_only():
+    """ "With at most 100 images per class, as in the long-tailed regime (the balanced regime
+    has 104 to 113 per class at seed 0)"."""
+    counts = {
+        (r["regime"], r["seed"]): r["train_class_counts"] for r in R["runs"] if r["loss"] == "ce"
+    }
+    assert max(max(c) for (g, _), c in counts.items() if g == "long_tailed") == 100
+    assert (min(counts["balanced", 0]), max(counts["balanced", 0])) == (104, 113)
+
+
+def test_cb_beta_is_the_one_setting_chosen_for_this_experiment():
+    """ "except CB CE's beta = 0.99, chosen for this experiment": the label names it."""
+    assert cl.LOSSES["class_balanced"] == "CB CE β=0.99"
+
+
 def test_losses_use_the_settings_the_page_states():
     """CE + 1/n weights, label smoothing 0.1, focal gamma=2, Poly-1 epsilon=1, LA tau=1 with the
     training frequencies, GCE q=0.7, SCE alpha=0.1 beta=1 log 0 := -4."""

@@ -8,6 +8,7 @@ its test fails: then rewrite the sentence in both languages, not the test.
 
 import contextlib
 import io
+import math
 import re
 import runpy
 import xml.etree.ElementTree as ET
@@ -103,11 +104,11 @@ def test_embedding_section_does_not_send_readers_to_the_hinge_loss_page_for_embe
 # Q3: noisy labels ------------------------------------------------------------------------------
 
 
-def test_gce_and_sce_beat_ce_accuracy_by_about_012_and_nll_and_ece_in_every_seed():
-    """ "GCE and SCE beat cross-entropy's test accuracy in every seed, by about 0.12 on average,
-    and also had lower NLL and ECE in every seed"."""
-    for loss in ("gce", "sce"):
-        assert 0.115 <= lc.delta(R, "noisy", loss, "accuracy") < 0.13, loss
+def test_gce_and_sce_beat_ce_accuracy_by_0126_and_0125_and_nll_and_ece_in_every_seed():
+    """ "GCE and SCE beat cross-entropy's test accuracy in every seed, by 0.126 (GCE) and 0.125
+    (SCE) on average, and also had lower NLL and ECE in every seed"."""
+    for loss, gain in (("gce", "0.126"), ("sce", "0.125")):
+        assert f"{lc.delta(R, 'noisy', loss, 'accuracy'):.3f}" == gain, loss
         for metric in ("accuracy", "nll", "ece"):
             assert every_seed("noisy", loss, metric), (loss, metric)
 
@@ -181,12 +182,14 @@ def test_weights_and_logit_adjustment_beat_ce_balanced_accuracy_and_macro_f1_in_
 def test_ldam_drw_with_its_cosine_head_beats_ce_in_3_of_5_seeds_and_the_head_alone_does_not():
     """ "LDAM-DRW, run as in its paper (a cosine head with s = 30), did so in only 3 of 5 seeds.
     The same cosine head trained with plain cross-entropy (cosine CE) was worse than
-    cross-entropy, so here the head did not help and LDAM's margins and DRW did"."""
+    cross-entropy, and LDAM-DRW beat cosine CE in every seed. No run used the margins alone or
+    DRW alone"."""
     assert cl.CONFIG["cosine_scale"] == 30 and set(cl.COSINE) == {"ldam_drw", "cosine_ce"}
     for metric in ("balanced_accuracy", "macro_f1"):
         assert lc.wins(R, "long_tailed", "ldam_drw", metric) == 3
     assert lc.delta(R, "long_tailed", "cosine_ce", "balanced_accuracy") < 0
     assert lc.wins(R, "long_tailed", "ldam_drw", "balanced_accuracy", baseline="cosine_ce") == N
+    assert [x for x in cl.LOSSES if "ldam" in x or "drw" in x] == ["ldam_drw"]
 
 
 def test_label_smoothing_raised_balanced_accuracy_in_every_seed():
@@ -204,24 +207,45 @@ def test_focal_and_poly1_stay_within_001_of_ce_balanced_accuracy():
 
 
 def test_gce_is_far_worse_than_ce_on_long_tailed_data():
-    """ "GCE, made for noisy labels, was far worse than cross-entropy here"."""
+    """ "GCE, made for noisy labels, was far worse than cross-entropy here" / Q3: "in the
+    long-tailed regime its balanced accuracy was below cross-entropy's in every seed, by 0.196
+    on average"."""
     assert lc.delta(R, "long_tailed", "gce", "balanced_accuracy") < -0.1
+    assert f"{lc.delta(R, 'long_tailed', 'gce', 'balanced_accuracy'):.3f}" == "-0.196"
+    assert lc.wins(R, "long_tailed", "gce", "balanced_accuracy") == 0
+    assert worse_in_every_seed("long_tailed", "gce", "balanced_accuracy")
 
 
 def test_the_best_five_are_a_tie():
     """ "The best five methods are a tie. Their mean balanced accuracies lie within 0.011 of
-    each other, less than the standard deviation over the seeds (about 0.03), and in the paired
-    differences below no method did better than another in all five seeds"."""
+    each other, in the paired differences below no method did better than another in all five
+    seeds, and no pair meets the page's rule (a mean difference of at least 0.01, better in at
+    least 4 of 5 seeds)"."""
     ranked = sorted(cl.LOSSES, key=lambda x: -lc.mean(R, "long_tailed", x, "balanced_accuracy"))
     assert set(ranked[:5]) == set(TOP_FIVE)
     means = [lc.mean(R, "long_tailed", x, "balanced_accuracy") for x in TOP_FIVE]
     assert round(max(means) - min(means), 3) <= 0.011
-    stds = [lc.std(R, "long_tailed", x, "balanced_accuracy") for x in TOP_FIVE]
-    assert max(means) - min(means) < min(stds) and 0.02 < np.mean(stds) < 0.04
     for a in TOP_FIVE:
         for b in TOP_FIVE:
             if a != b:
-                assert lc.wins(R, "long_tailed", a, "balanced_accuracy", baseline=b) < N, (a, b)
+                k = lc.wins(R, "long_tailed", a, "balanced_accuracy", baseline=b)
+                d = lc.delta(R, "long_tailed", a, "balanced_accuracy", b)
+                assert k < N, (a, b)
+                assert not (d >= lc.GAIN_DELTA and k >= lc.GAIN_SEEDS * N), (a, b)
+
+
+def test_the_page_rule_for_a_gain_is_001_and_4_of_5_seeds():
+    """ "only when the mean of the seed-by-seed differences is at least 0.01 and it did better
+    in at least 4 of 5 seeds" / the gain table: "(0.01) (...) in at least 4 of 5 seeds"."""
+    assert lc.GAIN_DELTA == 0.01 and N == 5 and math.ceil(lc.GAIN_SEEDS * N) == 4
+    assert "Δ ≥ +0.010" in lc.gain_table(R) and "≥ 4/5 seeds" in lc.gain_table(R)
+
+
+def test_the_reliability_diagrams_pool_the_seeds():
+    """ "with the test predictions of the five seeds pooled into each bin"."""
+    for loss in ("ce", "label_smoothing"):
+        pooled = lc.pooled_reliability(R, "balanced", loss)
+        assert pooled["count"].sum() == N * 500
 
 
 def test_post_hoc_logit_adjustment_retrains_nothing():
