@@ -436,10 +436,10 @@ def test_scaling_lowered_nll_in_every_seed_long_tailed_and_all_but_three_noisy()
     assert exceptions == {"poly1", "gce", "sce"}
     for x in ("gce", "sce"):
         assert abs(lc.mean(R, "noisy", x, "nll_ts") - lc.mean(R, "noisy", x, "nll")) < 0.01
-    # "Poly-1's mean NLL fell from 0.733 to 0.706, lower in 4 of 5 seeds".
-    assert f"{lc.mean(R, 'noisy', 'poly1', 'nll'):.3f}" == "0.733"
-    assert f"{lc.mean(R, 'noisy', 'poly1', 'nll_ts'):.3f}" == "0.706"
-    assert lowered("noisy", "poly1", "nll") == 4
+    # "Poly-1's mean NLL fell from 0.762 to 0.740, lower in 3 of 5 seeds".
+    assert f"{lc.mean(R, 'noisy', 'poly1', 'nll'):.3f}" == "0.762"
+    assert f"{lc.mean(R, 'noisy', 'poly1', 'nll_ts'):.3f}" == "0.740"
+    assert lowered("noisy", "poly1", "nll") == 3
 
 
 def raised(regime, loss, metric):
@@ -523,12 +523,12 @@ def test_label_smoothing_and_focal_after_scaling_against_ce_after_scaling():
             assert int((a < b).sum()) == k and (k > 0 or np.all(a > b)), (loss, regime)
 
 
-def test_focal_had_the_lowest_long_tailed_ece_and_scaling_raised_it_in_3_of_5_seeds():
+def test_focal_had_the_lowest_long_tailed_ece_and_scaling_raised_it_in_4_of_5_seeds():
     """ "In the long-tailed regime focal loss had the lowest ECE of all losses before
-    temperature scaling, and temperature scaling raised it in 3 of 5 seeds"."""
+    temperature scaling, and temperature scaling raised it in 4 of 5 seeds"."""
     assert min(cl.LOSSES, key=lambda x: lc.mean(R, "long_tailed", x, "ece")) == "focal"
     before, after = (lc.values(R, "long_tailed", "focal", m) for m in ("ece", "ece_ts"))
-    assert int((after > before).sum()) == 3
+    assert int((after > before).sum()) == 4
 
 
 def test_label_smoothing_target_is_one_minus_eps_plus_eps_over_c():
