@@ -27,8 +27,6 @@ from site_pages import DEFAULT_LANGUAGE, OTHER_LANGUAGE, ROOT
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_driver import MODES, SearchBox, dump, load_queries, search_bytes, setup
 
-BLACKHOLE_PROXY, CHROMIUM = setup.BLACKHOLE_PROXY, setup.CHROMIUM
-CHROMIUM_ARGS = setup.CHROMIUM_ARGS
 DESKTOP, PHONE, PAGES = setup.DESKTOP, setup.PHONE, setup.PAGES
 
 pytestmark = pytest.mark.browser
@@ -61,12 +59,8 @@ def search_url(search_site):
 class Boxes:
     """One search box per way of entering a query and per language; every answer remembered."""
 
-    def __init__(self, playwright, base_url: str):
-        if not Path(CHROMIUM).exists():
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-        self.browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, proxy=BLACKHOLE_PROXY
-        )
+    def __init__(self, browser, base_url: str):
+        self.browser = browser
         self.base_url = base_url
         self.contexts = {}
         self.boxes: dict[tuple[str, str], SearchBox] = {}
@@ -128,18 +122,15 @@ class Boxes:
     def close(self):
         for context in self.contexts.values():
             context.close()
-        self.browser.close()
 
 
 @pytest.fixture(scope="module")
-def boxes(search_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        opened = Boxes(playwright, search_url)
-        yield opened
-        opened.record(ROOT / "test-artifacts" / "search" / "answers.json")
-        opened.close()
+def boxes(search_url, browser):
+    """On conftest's session browser: a second sync_playwright() in one process is refused."""
+    opened = Boxes(browser, search_url)
+    yield opened
+    opened.record(ROOT / "test-artifacts" / "search" / "answers.json")
+    opened.close()
 
 
 def _rank(query, pages: list[str]) -> int | None:
