@@ -119,25 +119,20 @@ def run_seed(seed: int, settings=SETTINGS) -> dict:
     torch.set_num_threads(1)  # the same result on every run of the same machine
     x_train, x_test, y_train, y_test = digits_split()
     results = {}
+
+    def fit(hidden, loss):
+        return train(mlp(settings[hidden]), x_train, y_train, loss, seed=seed)
+
+    def on_labels(out, y, rows):
+        return F.cross_entropy(out, y)
+
     torch.manual_seed(seed)
-    teacher = train(
-        mlp(settings["teacher_hidden"]),
-        x_train,
-        y_train,
-        lambda out, y, rows: F.cross_entropy(out, y),
-        seed=seed,
-    )
+    teacher = fit("teacher_hidden", on_labels)
     with torch.no_grad():
         teacher_train_logits = teacher(x_train)
         results["teacher"] = metrics(teacher(x_test), y_test, settings["ece_bins"])
     torch.manual_seed(seed + 1000)
-    student = train(
-        mlp(settings["student_hidden"]),
-        x_train,
-        y_train,
-        lambda out, y, rows: F.cross_entropy(out, y),
-        seed=seed,
-    )
+    student = fit("student_hidden", on_labels)
     with torch.no_grad():
         results["student_labels"] = metrics(student(x_test), y_test, settings["ece_bins"])
     torch.manual_seed(seed + 1000)  # the same initial student as above
@@ -151,7 +146,7 @@ def run_seed(seed: int, settings=SETTINGS) -> dict:
             alpha=settings["alpha"],
         )
 
-    student = train(mlp(settings["student_hidden"]), x_train, y_train, soft, seed=seed)
+    student = fit("student_hidden", soft)
     with torch.no_grad():
         results["student_distilled"] = metrics(student(x_test), y_test, settings["ece_bins"])
     return results

@@ -169,6 +169,20 @@ def browser():
         chromium.close()
 
 
+def new_context(browser, screen, base_url: str):
+    """A tab group with the screen's size and colors, no service worker, the clipboard allowed."""
+    context = browser.new_context(
+        viewport={"width": screen.width, "height": screen.height},
+        screen={"width": screen.width, "height": screen.height},
+        is_mobile=screen.mobile,
+        has_touch=screen.mobile,
+        color_scheme=screen.color_scheme,
+        service_workers="block",
+    )
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+    return context
+
+
 @dataclass
 class Network:
     """What one tab asked for: requests to other hosts are blocked and recorded."""
@@ -417,15 +431,7 @@ class Site:
         self.visits: dict[tuple[str, str], Visit | Exception] = {}
         self.contexts = {}
         for screen in SCREENS:
-            context = browser.new_context(
-                viewport={"width": screen.width, "height": screen.height},
-                screen={"width": screen.width, "height": screen.height},
-                is_mobile=screen.mobile,
-                has_touch=screen.mobile,
-                color_scheme=screen.color_scheme,
-                service_workers="block",
-            )
-            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+            context = new_context(browser, screen, base_url)
             context.set_default_timeout(NAVIGATION_TIMEOUT_MS)
             self.contexts[screen.name] = context
         shutil.rmtree(SCREENSHOTS, ignore_errors=True)

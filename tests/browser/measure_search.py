@@ -34,18 +34,6 @@ def serve(site: Path):
     return server, f"http://127.0.0.1:{server.server_port}"
 
 
-def context_for(browser, screen, base_url):
-    context = browser.new_context(
-        viewport={"width": screen.width, "height": screen.height},
-        is_mobile=screen.mobile,
-        has_touch=screen.mobile,
-        color_scheme=screen.color_scheme,
-        service_workers="block",
-    )
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
-    return context
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("site", type=Path)
@@ -66,7 +54,7 @@ def main() -> None:
         )
         for mode in args.modes.split(","):
             screen = PHONE if mode == "phone" else DESKTOP
-            context = context_for(browser, screen, base_url)
+            context = setup.new_context(browser, screen, base_url)
             for language in ("ja", "en"):
                 rows = [q for q in queries if q.language == language]
                 if not rows:

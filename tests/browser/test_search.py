@@ -68,14 +68,7 @@ class Boxes:
 
     def context(self, screen):
         if screen.name not in self.contexts:
-            context = self.browser.new_context(
-                viewport={"width": screen.width, "height": screen.height},
-                is_mobile=screen.mobile,
-                has_touch=screen.mobile,
-                color_scheme=screen.color_scheme,
-                service_workers="block",
-            )
-            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=self.base_url)
+            context = setup.new_context(self.browser, screen, self.base_url)
             self.contexts[screen.name] = context
         return self.contexts[screen.name]
 
