@@ -35,20 +35,28 @@ SNIPPET_FILE = ROOT / "snippets/basics/nll_vs_cross_entropy.py"
 SNIPPET_PAGE = "basics/nll_vs_cross_entropy/"
 
 
-def cold_build(cache: str) -> float:
+EXECUTED = re.compile(r"execution_cache: (\S+): ([\d.]+) s exec")
+
+
+def cold_build(cache: str) -> tuple[float, dict[str, float]]:
+    """Seconds of one strict build with an empty cache, and the seconds each page executed code."""
     site = tempfile.mkdtemp(prefix="benchmark-site-")
     env = {**os.environ, "EXECUTION_CACHE": cache, "MPLBACKEND": "Agg"}
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", site],
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-v", "-d", site],
         cwd=ROOT,
         env=env,
         check=True,
         capture_output=True,
+        text=True,
     )
     seconds = time.perf_counter() - started
     shutil.rmtree(site)
-    return seconds
+    pages = {}
+    for page, spent in EXECUTED.findall(done.stdout + done.stderr):
+        pages[page] = pages.get(page, 0.0) + float(spent)
+    return seconds, pages
 
 
 def free_port() -> int:
@@ -83,9 +91,7 @@ def with_marker(path: Path, marker: str) -> str:
 
 def executed_pages(log: Path, since: int) -> list[str]:
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[since:]
-    return sorted(
-        {m[1] for line in lines if (m := re.search(r"cache: (\S+): [\d.]+ s exec", line))}
-    )
+    return sorted({m[1] for line in lines if (m := EXECUTED.search(line))})
 
 
 def serve_reloads() -> dict:
@@ -136,10 +142,13 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     builds = {"off": [], "on": []}
+    executing = {"off": [], "on": []}
     for _ in range(args.rounds):
         for cache in builds:
-            builds[cache].append(cold_build(cache))
-            print(f"cold build, EXECUTION_CACHE={cache}: {builds[cache][-1]:.1f} s", flush=True)
+            seconds, pages = cold_build(cache)
+            builds[cache].append(seconds)
+            executing[cache].append(pages)
+            print(f"cold build, EXECUTION_CACHE={cache}: {seconds:.1f} s", flush=True)
     report = {
         "machine": {
             "cpu": platform.processor() or platform.machine(),
@@ -147,12 +156,14 @@ def main() -> None:
             "python": platform.python_version(),
             "torch": torch.__version__,
         },
+        "date": time.strftime("%Y-%m-%d"),
         "rounds": args.rounds,
-        "cold_build_s": {cache: sorted(times) for cache, times in builds.items()},
+        "cold_build_s": builds,
         "cold_build_median_s": {c: statistics.median(t) for c, t in builds.items()},
+        "executing_s": executing,
     }
-    report["ratio_on_to_off"] = report["cold_build_median_s"]["on"] / statistics.median(
-        builds["off"]
+    report["ratio_on_to_off"] = (
+        report["cold_build_median_s"]["on"] / report["cold_build_median_s"]["off"]
     )
     report["serve"] = serve_reloads()
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
