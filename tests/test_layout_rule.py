@@ -28,7 +28,7 @@ from site_pages import DOCS, ROOT, SNIPPETS, is_english
 TESTS = ROOT / "tests"
 
 
-class Exception_(NamedTuple):
+class Row(NamedTuple):
     paths: tuple[str, ...]  # relative to the repository root; a folder ends with "/"
     kind: str  # one of KINDS
     page: str | None  # the page the paths belong to (docs/...), when they belong to one
@@ -43,21 +43,21 @@ KINDS = {
 }
 
 # fmt: off
-EXCEPTIONS: list[Exception_] = [
-    Exception_(
+EXCEPTIONS: list[Row] = [
+    Row(
         ("snippets/losses/benchmark.py", "snippets/losses/benchmark_results.json",
          "tests/losses/test_benchmark.py"),
         "belongs to", "docs/losses/index.md",
         "the chapter's benchmark of every loss: its results table is on the chapter's index page; "
-        "a folder's benchmark is called benchmark.py, as readers download it",
+        "a folder's benchmark is called benchmark.py, as the page's commands run it",
     ),
-    Exception_(
+    Row(
         ("tests/losses/test_compile.py",),
         "belongs to", "docs/losses/writing_your_own.md",
         "the rule that page states (compiles with fullgraph=True, no host read), checked on "
         "every loss file of the chapter at once",
     ),
-    Exception_(
+    Row(
         ("snippets/training/benchmark.py", "snippets/training/benchmark_results.json",
          "tests/training/test_benchmark.py", "snippets/training/seeds.py",
          "snippets/training/seeds_results.json", "tests/training/test_seeds.py"),
@@ -65,56 +65,56 @@ EXCEPTIONS: list[Exception_] = [
         "the training page's two measurements (speed, spread over seeds): scripts a reader runs "
         "by these names, and their committed results",
     ),
-    Exception_(
+    Row(
         ("snippets/scale/benchmark.py", "snippets/scale/benchmark_results.json",
          "tests/scale/test_benchmark.py"),
         "belongs to", "docs/scale/large_vocabulary.md",
         "the large-vocabulary benchmark, offered as the download benchmark.py on that page",
     ),
-    Exception_(
+    Row(
         ("snippets/distributed/ddp_check.py", "snippets/distributed/shutdown_stress.py",
          "snippets/distributed/shutdown_results.json"),
         "belongs to", "docs/distributed/global_loss.md",
         "scripts started in their own processes (2 gloo ranks; repeated torchrun runs), named "
         "on the page by these names, and the committed results of the shutdown runs",
     ),
-    Exception_(
+    Row(
         ("snippets/contributing/build_benchmark.py",),
         "belongs to", "docs/contributing/index.md",
         "the build-speed benchmark the contributor page describes; it builds the whole site and "
         "is not page code",
     ),
-    Exception_(
+    Row(
         ("docs/contributing/index.md",),
         "no test", None,
         "the contributor page states no PyTorch behavior; the gates it lists are the site-wide "
         "tests below, and build_benchmark.py has no test yet (test_snippets_standalone.py runs "
         "its --help only)",
     ),
-    Exception_(
+    Row(
         ("docs/contributing/notebook_check.ipynb",),
         "no snippet", None,
         "a minimal notebook that checks the notebook pipeline itself: its code is in the notebook "
         "on purpose",
     ),
-    Exception_(
+    Row(
         ("docs/contributing/notebook_check.ipynb",),
         "no test", None,
         "tests/test_site_build.py checks that the build executed it and rendered its outputs",
     ),
-    Exception_(
+    Row(
         ("docs/glossary.md",),
         "no snippet", None,
         "a list of terms with no code; its test, tests/test_glossary.py, follows the rule and "
         "checks that every Japanese page uses the terms",
     ),
-    Exception_(
+    Row(
         ("tests/hooks/", "tests/browser/", "tests/prose/"),
         "site-wide", None,
         "tests of hooks/ (which serve every page), of every built page in Chromium, and of "
         "the prose of every page: there is no docs/hooks, docs/browser or docs/prose",
     ),
-    Exception_(
+    Row(
         ("tests/test_code_style.py", "tests/test_device_claims.py", "tests/test_inventory.py",
          "tests/test_site_build.py", "tests/test_snippets_standalone.py",
          "tests/test_translation_parity.py", "tests/test_layout_rule.py", "tests/test_nav.py"),
@@ -162,7 +162,7 @@ def all_test_files() -> list[Path]:
     return sorted(p for p in TESTS.rglob("test_*.py") if "node_modules" not in p.parts)
 
 
-def covered(path: Path) -> list[Exception_]:
+def covered(path: Path) -> list[Row]:
     """The exception rows that name `path` or a folder above it."""
     text = rel(path)
     return [
@@ -298,7 +298,7 @@ def used_by(page: Path) -> frozenset[Path]:
 # ---- the checks ---------------------------------------------------------------------------
 
 
-def _exception(path: Path, kind: str) -> Exception_ | None:
+def _exception(path: Path, kind: str) -> Row | None:
     rows = [row for row in covered(path) if row.kind == kind]
     return rows[0] if rows else None
 
