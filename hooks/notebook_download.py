@@ -1,7 +1,8 @@
 """The notebook a reader downloads runs on its own, with no other file beside it.
 
-A notebook in docs/ imports the page's script from snippets/ (train_digits.ipynb does
-``import train_digits as td``), so the code lives once in the repository. mkdocs-jupyter copies
+A notebook in docs/<folder>/ imports its script from snippets/<folder>/, the folder that mirrors
+its own (docs/training/train_digits.ipynb does ``import train_digits as td``, which is
+snippets/training/train_digits.py), so the code lives once in the repository. mkdocs-jupyter copies
 the notebook next to its page as the download (``include_source``); this hook then rewrites that
 copy: before the first code cell it adds a cell that writes each imported snippets/ module
 (``%%writefile train_digits.py`` followed by the file's text, read at build) into the folder the
@@ -13,7 +14,7 @@ hand. The repository's notebook is not changed.
 import ast
 import json
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mkdocs.plugins import event_priority
 
@@ -53,7 +54,7 @@ def imported_modules(source: str) -> list[str]:
 
 
 def shipped_modules(notebook: dict, snippets: Path) -> list[Path]:
-    """The snippets/ modules the notebook imports, and the snippets/ modules those import."""
+    """The modules of the folder `snippets` that the notebook imports, and those they import."""
     sources = [_code("".join(c["source"])) for c in notebook["cells"] if c["cell_type"] == "code"]
     shipped: list[Path] = []
     pending = [name for source in sources for name in imported_modules(source)]
@@ -101,7 +102,8 @@ def on_post_page(output, page, config):
         return output
     source = Path(page.file.abs_src_path)
     target = Path(os.path.dirname(page.file.abs_dest_path)) / source.name
-    snippets = Path(config.config_file_path).resolve().parent / "snippets"
+    folder = PurePosixPath(page.file.src_uri).parent  # snippets/ mirrors docs/
+    snippets = Path(config.config_file_path).resolve().parent / "snippets" / folder
     notebook = json.loads(source.read_text(encoding="utf-8"))
     download = self_contained(notebook, snippets, config.theme.get("language", "en"))
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """A page can offer one of its scripts from snippets/ as a download, by linking its file name.
 
 ``[train_digits.py](train_digits.py)`` on docs/training/index.md links the script the page
-explains. The code lives once, in snippets/train_digits.py; this hook adds that file to the site
-next to the page (for each language), so the link works, is validated like any other, and a
-reader gets the very file that the build executed. A linked name is looked up in the snippets/
-folder that mirrors the page's folder, then in snippets/ itself.
+explains. The code lives once, in snippets/training/train_digits.py; this hook adds that file to
+the site next to the page (for each language), so the link works, is validated like any other,
+and a reader gets the very file that the build executed. A linked name is looked up only in the
+snippets/ folder that mirrors the page's folder (the path rule); a name not found there is left
+alone, and the strict build then reports the broken link.
 """
 
 import re
@@ -27,10 +28,8 @@ def linked_scripts(markdown: str) -> list[str]:
 
 def snippet_for(page_src_uri: str, name: str, snippets: Path) -> Path | None:
     folder = PurePosixPath(page_src_uri).parent
-    for candidate in (snippets / folder / name, snippets / name):
-        if candidate.is_file():
-            return candidate
-    return None
+    candidate = snippets / folder / name
+    return candidate if candidate.is_file() else None
 
 
 @event_priority(-200)  # after mkdocs-static-i18n has chosen this language's files (-100)

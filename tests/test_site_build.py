@@ -119,7 +119,9 @@ def test_downloaded_notebook_runs_alone_in_an_empty_folder(built_site, tmp_path)
     ).execute()
     written = sorted(p.name for p in folder.iterdir() if p.name != "__pycache__")
     assert written == [source.name, "train_digits.py"]
-    assert (folder / "train_digits.py").read_text() == (SNIPPETS / "train_digits.py").read_text()
+    assert (folder / "train_digits.py").read_text() == (
+        SNIPPETS / "training" / "train_digits.py"
+    ).read_text()
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/svg+xml" in o.get("data", {}) for o in outputs)  # the figures were drawn

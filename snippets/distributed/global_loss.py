@@ -163,7 +163,7 @@ if __name__ == "__main__":
         command = [
             sys.executable, "-m", "torch.distributed.run",  # what the torchrun command runs
             "--nproc_per_node=2", "--master_addr=127.0.0.1", f"--master_port={port}",
-            str(here.parent / "train_digits.py"), "--device", "cpu", "--epochs", "3",
+            str(here.parent / "training" / "train_digits.py"), "--device", "cpu", "--epochs", "3",
             "--json", f"{folder}/result.json",
         ]  # fmt: skip
         training = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "training"))  # snippets/training/, for train_digits.py
 import torch  # noqa: E402
 from train_digits import write_json_atomic  # noqa: E402
 
@@ -65,7 +65,7 @@ def run_once(command, env) -> dict:
 def train_command(torchrun):
     return [
         *torchrun, "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-        str(HERE.parent / "train_digits.py"), "--device", "cpu", "--epochs", "1",
+        str(HERE.parent / "training" / "train_digits.py"), "--device", "cpu", "--epochs", "1",
     ]  # fmt: skip
 
 

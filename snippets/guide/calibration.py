@@ -4,7 +4,7 @@ equal-width or equal-mass bins, reliability tables, and temperature scaling (Guo
 
 The functions above `if __name__ == "__main__":` need only PyTorch: copy them. Run the file to
 see the examples of its page (docs/guide/calibration.md); those also train the comparison
-experiment's model (snippets/experiments/compare_losses.py, which needs scikit-learn).
+experiment's model (snippets/guide/experiment_run.py, which needs scikit-learn).
 """
 
 # --8<-- [start:ece]
@@ -199,11 +199,11 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    # The comparison experiment lives in ../experiments/; the site runs this code from the
-    # repository root, where __file__ is not set.
+    # The comparison experiment, experiment_run.py, is in this file's folder; the site runs this
+    # code from the repository root, where __file__ is not set.
     here = Path(globals().get("__file__", "snippets/guide/calibration.py")).resolve().parent
     sys.path.insert(0, str(here.parent))
-    from experiments import compare_losses as cl
+    from guide import experiment_run as cl
 
     torch.set_num_threads(1)  # as the experiment runs: the results are then bit for bit its own
     torch.use_deterministic_algorithms(True)
@@ -292,8 +292,8 @@ if __name__ == "__main__":
     # --8<-- [end:diagrams]
 
     # --8<-- [start:all_runs]
-    sys.path.insert(0, str(here))  # loss_comparison.py reads the committed results
-    import loss_comparison as lc
+    sys.path.insert(0, str(here))  # experiment_report.py reads the committed results
+    import experiment_report as lc
 
     results = lc.load()
     print(lc.scaling_table(results, list(results["losses"]), "ece"), end="\n\n")

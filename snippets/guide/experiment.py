@@ -1,14 +1,14 @@
 """The experiment page (docs/guide/experiment.md): setup, full tables and plots, all read at build
-time from the committed results of snippets/experiments/compare_losses.py."""
+time from the committed results of snippets/guide/experiment_run.py."""
 
 # --8<-- [start:load]
 import sys
 from pathlib import Path
 
-# loss_comparison.py is in this file's folder. The site runs this code from the repository
+# experiment_report.py is in this file's folder. The site runs this code from the repository
 # root, where __file__ is not set.
 sys.path.insert(0, str(Path(globals().get("__file__", "snippets/guide/experiment.py")).parent))
-import loss_comparison as lc
+import experiment_report as lc
 
 results = lc.load()
 print(lc.provenance(results))

@@ -1,15 +1,15 @@
 """The guide page (docs/guide/index.md): the decision diagram and the evidence for each branch,
-all read at build time from the committed results of snippets/experiments/compare_losses.py."""
+all read at build time from the committed results of snippets/guide/experiment_run.py."""
 
 # --8<-- [start:load]
 import sys
 from html import escape
 from pathlib import Path
 
-# loss_comparison.py is in this file's folder. The site runs this code from the repository
+# experiment_report.py is in this file's folder. The site runs this code from the repository
 # root, where __file__ is not set.
 sys.path.insert(0, str(Path(globals().get("__file__", "snippets/guide/index.py")).parent))
-import loss_comparison as lc
+import experiment_report as lc
 
 results = lc.load()
 print(lc.provenance(results))

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPT = HERE.parent / "train_digits.py"
+SCRIPT = HERE / "train_digits.py"
 sys.path.insert(0, str(SCRIPT.parent))
 from train_digits import write_json_atomic  # noqa: E402
 

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # snippets/, for train_digits.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # train_digits.py sits next to this file
 
 import torch
 from train_digits import (  # the page defines these by including the script's sections

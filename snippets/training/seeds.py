@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # snippets/, for train_digits.py
+sys.path.insert(0, str(HERE))  # snippets/training/, for train_digits.py
 import torch  # noqa: E402
 from train_digits import Config, fit, write_json_atomic  # noqa: E402
 

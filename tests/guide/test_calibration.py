@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from experiments import compare_losses as cl
 from guide import calibration as cal
-from guide import loss_comparison as lc
+from guide import experiment_report as lc
+from guide import experiment_run as cl
 from scipy.optimize import minimize_scalar
 from site_pages import SNIPPETS
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from experiments import compare_losses as cl
-from guide import loss_comparison as lc
+from guide import experiment_report as lc
+from guide import experiment_run as cl
 from losses.class_balanced import class_balanced_weights
 from losses.focal import focal_loss
 from losses.logit_adjustment import logit_adjusted_cross_entropy

@@ -15,8 +15,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from experiments import compare_losses as cl
-from guide import loss_comparison as lc
+from guide import experiment_report as lc
+from guide import experiment_run as cl
 from site_pages import DOCS, SNIPPETS
 
 PAGES = [DOCS / "guide" / "index.md", DOCS / "guide" / "index.en.md"]

@@ -233,7 +233,7 @@ def test_the_environment_names_python_and_the_installed_torch():
 
 def test_imported_snippets_follows_imports_between_snippet_files():
     found = hook.imported_snippets("import train_digits\n%matplotlib inline\n")
-    assert found == {ROOT / "snippets/train_digits.py"}
+    assert found == {ROOT / "snippets/training/train_digits.py"}
     code = textwrap.dedent("""
         from ddp_check import main
     """)

@@ -18,6 +18,7 @@ hook = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(hook)
 
 NOTEBOOK = DOCS / "training" / "train_digits.ipynb"
+FOLDER = SNIPPETS / "training"  # the snippets/ folder that mirrors the notebook's
 
 
 def load(path=NOTEBOOK):
@@ -34,17 +35,17 @@ def test_imports_are_read_from_the_code():
 
 
 def test_the_notebook_ships_the_script_it_imports():
-    assert hook.shipped_modules(load(), SNIPPETS) == [SNIPPETS / "train_digits.py"]
+    assert hook.shipped_modules(load(), FOLDER) == [FOLDER / "train_digits.py"]
 
 
 @pytest.mark.parametrize("language", ["ja", "en"])
 def test_the_first_code_cell_writes_the_script_then_the_notebook_follows(language):
     notebook = load()
     original = copy.deepcopy(notebook)
-    download = hook.self_contained(notebook, SNIPPETS, language)
+    download = hook.self_contained(notebook, FOLDER, language)
     assert notebook == original  # the repository's notebook is not changed
     first, *rest = code_cells(download)
-    script = (SNIPPETS / "train_digits.py").read_text(encoding="utf-8")
+    script = (FOLDER / "train_digits.py").read_text(encoding="utf-8")
     assert first == f"%%writefile train_digits.py\n{script}"
     assert rest == code_cells(original)
     ids = [cell["id"] for cell in download["cells"]]
@@ -57,4 +58,4 @@ def test_the_first_code_cell_writes_the_script_then_the_notebook_follows(languag
 
 def test_a_notebook_that_imports_no_snippet_is_downloaded_as_it_is():
     notebook = load(DOCS / "contributing" / "notebook_check.ipynb")
-    assert hook.self_contained(notebook, SNIPPETS, "ja") is notebook
+    assert hook.self_contained(notebook, FOLDER, "ja") is notebook

@@ -8,9 +8,7 @@ import sys
 
 import pytest
 import torch
-import torch.nn.functional as F
-from losses.focal import focal_loss
-from losses.loss_properties import make_batch, run_sections
+from losses.loss_properties import run_sections
 from site_pages import ROOT, SNIPPETS
 
 SCRIPT = SNIPPETS / "losses" / "benchmark.py"
@@ -125,46 +123,6 @@ def test_index_page_renders_a_cuda_table_when_its_file_exists(
     run_sections(SNIPPETS / "losses" / "index.py", "benchmark_table")
     table = capsys.readouterr().out
     assert "**cpu**" in table and "**cuda**: a GPU" in table
-
-
-# ---- what the page says about kornia's focal loss ----------------------------------------
-
-
-def test_kornia_mean_divides_by_n_times_c_and_counts_ignored_elements():
-    kornia = pytest.importorskip("kornia")
-    logits, target = make_batch(6, 4, dtype=torch.float32)
-    kornia_mean = kornia.losses.focal_loss(logits, target, alpha=None, gamma=0.0, reduction="mean")
-    # gamma = 0: kornia's "mean" is cross-entropy divided by the number of classes C
-    torch.testing.assert_close(kornia_mean, F.cross_entropy(logits, target) / 4)
-    torch.testing.assert_close(
-        focal_loss(logits, target, gamma=0.0), F.cross_entropy(logits, target)
-    )
-    # an ignored element still counts in kornia's denominator, not in F.cross_entropy's
-    target[0] = -100
-    kornia_mean = kornia.losses.focal_loss(logits, target, alpha=None, gamma=0.0, reduction="mean")
-    ce_sum = F.cross_entropy(logits, target, reduction="sum")
-    torch.testing.assert_close(kornia_mean, ce_sum / (6 * 4))
-    torch.testing.assert_close(focal_loss(logits, target, gamma=0.0), ce_sum / 5)
-
-
-def test_kornia_sum_and_gamma_agree_with_focal_loss():
-    kornia = pytest.importorskip("kornia")
-    logits, target = make_batch(6, 4, dtype=torch.float32, scale=3.0)
-    for gamma in (0.5, 2.0):
-        torch.testing.assert_close(
-            kornia.losses.focal_loss(logits, target, alpha=None, gamma=gamma, reduction="sum"),
-            focal_loss(logits, target, gamma=gamma, reduction="sum"),
-        )
-
-
-def test_kornia_alpha_weights_class_zero_by_one_minus_alpha():
-    kornia = pytest.importorskip("kornia")
-    logits, target = make_batch(6, 4, dtype=torch.float32, scale=3.0)
-    weight = torch.tensor([0.75, 0.25, 0.25, 0.25])  # alpha=0.25: class 0 gets 1 - alpha
-    torch.testing.assert_close(
-        kornia.losses.focal_loss(logits, target, alpha=0.25, gamma=2.0, reduction="sum"),
-        focal_loss(logits, target, gamma=2.0, weight=weight, reduction="sum"),
-    )
 
 
 def test_compiled_cross_entropy_is_slower_than_eager_at_every_committed_size(committed):

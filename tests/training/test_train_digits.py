@@ -1,4 +1,4 @@
-"""snippets/train_digits.py and the claims of docs/training/index.md."""
+"""snippets/training/train_digits.py and the claims of docs/training/index.md."""
 
 import itertools
 import json
@@ -9,11 +9,11 @@ import sys
 
 import pytest
 import torch
-import train_digits as td
 from site_pages import SNIPPETS
 from torch import nn
+from training import train_digits as td
 
-SCRIPT = SNIPPETS / "train_digits.py"
+SCRIPT = SNIPPETS / "training" / "train_digits.py"
 CPU = torch.device("cpu")
 
 

@@ -1,5 +1,5 @@
-"""The loss-comparison experiment: its data regimes, its ECE, and its committed results, which a
-short rerun must reproduce exactly."""
+"""snippets/guide/experiment_run.py, the experiment of docs/guide/experiment.md: its data
+regimes, its ECE, and its committed results, which a short rerun must reproduce exactly."""
 
 import csv
 import json
@@ -9,13 +9,13 @@ import sys
 import numpy as np
 import pytest
 import torch
-from experiments import compare_losses as cl
 from guide import calibration as cal
+from guide import experiment_run as cl
 from site_pages import SNIPPETS
 from sklearn.datasets import load_digits
 
-SCRIPT = SNIPPETS / "experiments" / "compare_losses.py"
-COMMITTED = SNIPPETS / "experiments" / "results" / "compare_losses.json"
+SCRIPT = SNIPPETS / "guide" / "experiment_run.py"
+COMMITTED = SNIPPETS / "guide" / "experiment_results.json"
 LABELS = load_digits().target
 
 

@@ -1,7 +1,7 @@
-"""Read the committed results of snippets/experiments/compare_losses.py: summaries, tables, plots.
+"""Read the committed results of experiment_run.py (next to this file): summaries, tables, plots.
 
-The guide pages (snippets/guide/index.py, snippets/guide/experiment.py) and their tests import
-this file; it only reads results/compare_losses.json and never trains anything.
+The guide pages' code (snippets/guide/index.py, experiment.py, calibration.py) and their tests
+import this file; it only reads experiment_results.json and never trains anything.
 """
 
 import io
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "compare_losses.json"
+RESULTS = Path(__file__).resolve().parent / "experiment_results.json"
 
 # Short, language-neutral column labels
 METRIC_LABELS = {

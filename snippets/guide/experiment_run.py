@@ -4,12 +4,12 @@ Three training regimes (balanced; long-tailed with imbalance ratio 100; 40% symm
 noise), one small MLP, one optimizer budget, several seeds. A balanced validation split with
 correct labels, carved from the training pool (never from the test split), is used for one
 thing only: fitting each model's temperature (temperature scaling); the test metrics are
-reported before and after it. Every run is deterministic, so the committed results in results/
-can be reproduced bit for bit:
+reported before and after it. Every run is deterministic, so the committed results
+(experiment_results.json and .csv, next to this file) can be reproduced bit for bit:
 
-    .venv/bin/python snippets/experiments/compare_losses.py            # everything, a few minutes
-    .venv/bin/python snippets/experiments/compare_losses.py --regimes long_tailed --seeds 0 \
-        --losses ce logit_adjusted --output /tmp/slice.json           # a slice
+    .venv/bin/python snippets/guide/experiment_run.py                # everything, a few minutes
+    .venv/bin/python snippets/guide/experiment_run.py --regimes long_tailed --seeds 0 \
+        --losses ce logit_adjusted --output /tmp/slice.json         # a slice
 """
 
 import argparse
@@ -35,8 +35,8 @@ from sklearn.metrics import (
 from torch import nn
 from tqdm import tqdm
 
-# The losses come from the sibling folder snippets/losses/, one file per loss page; ECE and
-# temperature scaling from snippets/guide/calibration.py.
+# The losses come from snippets/losses/, one file per loss page; ECE and temperature scaling
+# from snippets/guide/calibration.py, next to this file.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from guide.calibration import expected_calibration_error, fit_temperature, reliability_bins
 from losses.class_balanced import class_balanced_weights
@@ -49,7 +49,7 @@ from losses.logit_adjustment import (
 from losses.noisy_labels import generalized_cross_entropy, symmetric_cross_entropy
 from losses.poly import poly1_cross_entropy
 
-RESULTS = Path(__file__).resolve().parent / "results" / "compare_losses.json"
+RESULTS = Path(__file__).resolve().parent / "experiment_results.json"
 
 CONFIG = {
     "dataset": "sklearn.datasets.load_digits (1797 images, 8x8, 10 classes)",
@@ -369,7 +369,7 @@ def write(runs: list[dict], output: Path, config=CONFIG) -> None:
     """The runs as JSON (one line per run) and their summary as CSV next to it."""
     output.parent.mkdir(parents=True, exist_ok=True)
     about = {
-        "about": "Written by snippets/experiments/compare_losses.py. "
+        "about": "Written by snippets/guide/experiment_run.py. "
         "train_time_s depends on the machine; everything else is reproducible bit for bit.",
         "versions": {
             "python": platform.python_version(),

@@ -45,8 +45,8 @@ def test_stored_without_outputs_with_cell_ids_and_the_python3_kernel(notebook):
 def test_the_notebook_imports_the_script_instead_of_copying_it():
     source = "\n".join(code(JAPANESE))
     # Executed with the notebook's folder as the working directory (mkdocs-jupyter, nbclient).
-    assert 'Path("../../snippets")' in source
-    assert (JAPANESE.parent / "../../snippets/train_digits.py").resolve().is_file()
+    assert 'Path("../../snippets/training")' in source
+    assert (JAPANESE.parent / "../../snippets/training/train_digits.py").resolve().is_file()
     assert "import train_digits as td" in source
     assert "def train_one_epoch" not in source and "class MLP" not in source
     assert "%matplotlib inline" in source  # figures show even where MPLBACKEND=Agg is set
