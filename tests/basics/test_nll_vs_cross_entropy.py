@@ -457,3 +457,13 @@ def test_the_workaround_drops_ignored_targets_where_weight_of_target_would_raise
     torch.testing.assert_close(
         smoothed, smoothed_weighted_cross_entropy(x[kept], y[kept], weight, 0.1)
     )
+
+
+def test_the_kept_weight_sum_is_zero_for_an_all_ignored_batch_and_needs_the_same_guard():
+    x, y, w = batch(0)
+    y = torch.full_like(y, -100)
+    kept_weight = w[y[y != -100]].sum()
+    weighted_sum = F.cross_entropy(x, y, weight=w, reduction="sum")
+    assert kept_weight.item() == 0.0 and weighted_sum.item() == 0.0
+    assert torch.isnan(weighted_sum / kept_weight)  # unguarded: 0 / 0
+    assert (weighted_sum / kept_weight.clamp(min=torch.finfo(w.dtype).tiny)).item() == 0.0
