@@ -13,7 +13,7 @@ labels = torch.tensor(y)  # class indices 0, 1, 2 (int64), 100 samples each
 
 
 def train(loss_fn, steps=300, lr=0.1, record=(0, 1, 2, 5, 10, 20, 50, 100, 200, 300)):
-    """Full-batch SGD on a small MLP; returns {step: (loss, accuracy)}."""
+    """Full-batch SGD on a small MLP; returns {step: (loss, accuracy, logits)}."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
@@ -23,7 +23,7 @@ def train(loss_fn, steps=300, lr=0.1, record=(0, 1, 2, 5, 10, 20, 50, 100, 200, 
         loss = loss_fn(logits, labels)
         if step in record:
             accuracy = (logits.argmax(dim=1) == labels).float().mean().item()
-            history[step] = (loss.item(), accuracy)
+            history[step] = (loss.item(), accuracy, logits.detach())
         if step < steps:
             optimizer.zero_grad()
             loss.backward()
@@ -47,6 +47,16 @@ wrong = train(F.nll_loss)  # the model's raw logits go straight into NLLLoss
 right = train(F.cross_entropy)  # the same logits into CrossEntropyLoss
 table({"`nll_loss(logits)`": wrong, "`cross_entropy(logits)`": right})
 # --8<-- [end:raw_logits_run]
+
+# --8<-- [start:raw_logits_collapse]
+print("| step | mean logit of class 0, 1, 2 | samples predicted as class 0, 1, 2 |")
+print("|---:|---|---|")
+for step in [0, 1, 2, 5, 10, 20, 50]:
+    logits = wrong[step][2]  # the nll_loss(logits) run above, all 300 samples
+    means = ", ".join(f"{m:.3g}" for m in logits.mean(dim=0).tolist())
+    counts = torch.bincount(logits.argmax(dim=1), minlength=3).tolist()
+    print(f"| {step} | {means} | {counts} |")
+# --8<-- [end:raw_logits_collapse]
 
 # --8<-- [start:shift]
 torch.manual_seed(0)
@@ -124,6 +134,8 @@ for dtype in [torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, to
         print(f"{dtype!s:<12} -> {value:.4f}")
     except RuntimeError as error:
         print(f"{dtype!s:<12} -> {type(error).__name__}: {error}")
+labels_int64 = torch.tensor([3, 255, 256, 300, -100])
+print("int64 labels", labels_int64.tolist(), "-> uint8", labels_int64.to(torch.uint8).tolist())
 # --8<-- [end:target_dtypes]
 
 # --8<-- [start:labels_from_one]
@@ -209,6 +221,30 @@ adam_alpha = parameters_after(torch.optim.Adam, scale=0.25, lr=0.01)
 adam_plain = parameters_after(torch.optim.Adam, scale=1.0, lr=0.01)
 print("SGD:  alpha=0.25, lr=0.1 equals alpha=1, lr=0.025:", torch.allclose(sgd_alpha, sgd_lr))
 print("Adam: alpha=0.25 equals alpha=1 (lr=0.01 both)  :", torch.allclose(adam_alpha, adam_plain))
+
+
+def adam(weight_decay, decoupled=False):  # Adam adds weight_decay to the gradient, AdamW does not
+    optimizer_class = torch.optim.AdamW if decoupled else torch.optim.Adam
+    return lambda params, lr: optimizer_class(params, lr=lr, weight_decay=weight_decay)
+
+
+adam_l2 = parameters_after(adam(0.1), scale=0.25, lr=0.01)
+comparisons = {
+    "Adam(weight_decay=0.1):  alpha=0.25 equals alpha=1": (
+        adam_l2,
+        parameters_after(adam(0.1), scale=1.0, lr=0.01),
+    ),
+    "Adam(weight_decay=0.1):  ... equals alpha=1, weight_decay=0.4": (
+        adam_l2,
+        parameters_after(adam(0.4), scale=1.0, lr=0.01),
+    ),
+    "AdamW(weight_decay=0.1): alpha=0.25 equals alpha=1": (
+        parameters_after(adam(0.1, decoupled=True), scale=0.25, lr=0.01),
+        parameters_after(adam(0.1, decoupled=True), scale=1.0, lr=0.01),
+    ),
+}
+for name, (a, b) in comparisons.items():
+    print(f"{name:<61}: {torch.allclose(a, b)}")
 # --8<-- [end:scalar_alpha]
 
 # --8<-- [start:ignore_real_class]

@@ -164,6 +164,11 @@ per_sample = F.cross_entropy(logits, target, reduction="none")
 print("reduction='none':", per_sample)
 print("reduction='mean':", F.cross_entropy(logits, target).item())
 print("sum / 2 kept    :", (per_sample.sum() / 2).item())
+weight = torch.tensor([0.2, 1.0, 3.0])
+kept_weight = weight[target[target != -100]].sum()  # weights of the kept targets only
+weighted_sum = F.cross_entropy(logits, target, weight=weight, reduction="sum")
+print("weight=w, mean             :", F.cross_entropy(logits, target, weight=weight).item())
+print("weight=w, sum / kept weight:", (weighted_sum / kept_weight).item())
 
 all_ignored = torch.full((4,), -100)  # e.g. a batch that is all padding
 print("every target ignored, mean:", F.cross_entropy(logits, all_ignored).item())
@@ -228,8 +233,10 @@ for w in [[1.0, 1.0], [0.1, 0.9]]:
 
 
 # --8<-- [start:smoothing_weight_workaround]
-def smoothed_weighted_cross_entropy(logits, target, weight, label_smoothing):
-    """Smooth the target first, then weight each sample by the weight of its class."""
+def smoothed_weighted_cross_entropy(logits, target, weight, label_smoothing, ignore_index=-100):
+    """(N, C) logits: smooth the target first, then weight each sample by its class's weight."""
+    kept = target != ignore_index  # drop ignored targets first: weight[-100] would raise
+    logits, target = logits[kept], target[kept]
     per_sample = F.cross_entropy(logits, target, label_smoothing=label_smoothing, reduction="none")
     return (weight[target] * per_sample).sum() / weight[target].sum()
 
@@ -240,4 +247,10 @@ losses = [  # each candidate prediction scored alone, against class 0
     for i in range(len(p0))
 ]
 print(f"weight=[0.1, 0.9]: lowest loss at p0 = {p0[torch.stack(losses).argmin()].item():.3f}")
+
+torch.manual_seed(0)
+x, y = torch.randn(5, 2), torch.tensor([0, 1, -100, 1, 0])  # one padded target
+ours = smoothed_weighted_cross_entropy(x, y, weight, label_smoothing=0.0)
+builtin = F.cross_entropy(x, y, weight=weight)
+print(f"no smoothing: {ours.item():.6f} vs F.cross_entropy(weight=w): {builtin.item():.6f}")
 # --8<-- [end:smoothing_weight_workaround]

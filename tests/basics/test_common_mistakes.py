@@ -1,12 +1,22 @@
 """Every statement of docs/basics/common_mistakes*.md about PyTorch, asserted."""
 
+import io
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from basics.common_mistakes import double, features, labels, parameters_after, right, wrong
+from basics.common_mistakes import (
+    adam,
+    double,
+    features,
+    labels,
+    parameters_after,
+    right,
+    wrong,
+)
 
 # `wrong`, `right` and `double` are the three training runs shown on the page:
 # {step: (loss, accuracy)} for nll_loss(logits), cross_entropy(logits), cross_entropy(softmax).
@@ -87,7 +97,7 @@ def test_double_softmax_shrinks_the_gradient_of_a_confident_wrong_sample():
 
 
 def test_double_softmax_trains_slowly_and_never_goes_below_the_floor():
-    assert all(loss >= floor(3) for loss, _ in double.values())
+    assert all(loss >= floor(3) for loss, *_ in double.values())
     assert double[300][1] > 0.9  # it does train
     for step in [10, 20]:
         assert double[step][1] < right[step][1]  # but more slowly
@@ -291,3 +301,62 @@ def test_with_sgd_momentum_a_scalar_is_still_a_learning_rate_but_not_with_weight
     assert not torch.allclose(
         after(0.25, 0.1, weight_decay=0.5), after(1.0, 0.025, weight_decay=0.5), atol=1e-4
     )
+
+
+# --- Review basicsA: the NLL run's collapse, label dtypes, range checks, Adam's weight_decay ------
+
+
+def test_the_nll_run_grows_every_logit_and_predicts_almost_every_sample_as_one_class():
+    start = wrong[0][2].mean(dim=0)
+    for step in [10, 20, 50]:
+        logits = wrong[step][2]
+        assert (logits.mean(dim=0) > start + 10).all(), step  # every class's logits grow
+        counts = torch.bincount(logits.argmax(dim=1), minlength=3)
+        assert counts.max() >= 0.9 * len(labels), step  # almost every sample: one class
+        assert counts.argmax() == logits.mean(dim=0).argmax(), step  # the fastest-growing one
+    one_class = (torch.zeros_like(labels) == labels).float().mean().item()
+    assert one_class == pytest.approx(1 / 3)  # balanced: predicting one class gives 1/3
+
+
+def test_numpy_text_readers_give_float_labels_that_the_loss_rejects():
+    text = "0\n2\n1\n2\n"
+    for read in [np.loadtxt, np.genfromtxt]:
+        values = read(io.StringIO(text))
+        assert values.dtype == np.float64
+        with pytest.raises(RuntimeError, match="expected target dtype to be Long or Byte"):
+            F.cross_entropy(torch.randn(4, 3), torch.from_numpy(values))
+
+
+def test_uint8_labels_wrap_silently_and_padding_is_no_longer_ignored():
+    labels_int64 = torch.tensor([3, 255, 256, 300, -100])
+    converted = labels_int64.to(torch.uint8)  # no error, no warning
+    assert converted.tolist() == (labels_int64 % 256).tolist()
+    assert not torch.equal(converted.long(), labels_int64)
+    padded = torch.tensor([0, 2, -100, 1])
+    x = torch.randn(4, 3)
+    F.cross_entropy(x, padded)  # int64: -100 is ignored
+    with pytest.raises(IndexError, match="Target 156 is out of bounds"):
+        F.cross_entropy(x, padded.to(torch.uint8))
+
+
+def test_the_range_check_must_leave_out_the_ignore_index():
+    c, ignore_index = 3, -100
+    padded = torch.tensor([0, 2, -100, 1, -100])  # valid labels with padding
+    assert not padded.min() >= 0  # the unmasked check rejects valid data
+    for target, valid in [(padded, True), (torch.tensor([1, 3, -100, 2]), False)]:
+        t = target[target != ignore_index]
+        assert bool(t.min() >= 0 and t.max() < c) is valid
+        if valid:
+            F.cross_entropy(torch.randn(len(target), c), target)
+        else:
+            with pytest.raises(IndexError):
+                F.cross_entropy(torch.randn(len(target), c), target)
+
+
+def test_with_adam_weight_decay_a_scalar_alpha_scales_the_regularization_by_one_over_alpha():
+    scaled = parameters_after(adam(0.1), scale=0.25, lr=0.01)
+    plain = parameters_after(adam(0.1), scale=1.0, lr=0.01)
+    assert (scaled - plain).abs().max() > 0.1  # a large difference, not rounding
+    assert torch.allclose(scaled, parameters_after(adam(0.4), scale=1.0, lr=0.01))
+    decoupled = [parameters_after(adam(0.1, True), scale=s, lr=0.01) for s in (0.25, 1.0)]
+    assert torch.allclose(*decoupled)

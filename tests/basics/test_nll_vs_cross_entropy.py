@@ -402,3 +402,68 @@ def test_a_zero_gradient_step_after_an_all_ignored_batch_still_moves_the_weights
     assert torch.equal(model.weight.grad, torch.zeros_like(model.weight))
     optimizer.step()
     assert (not torch.equal(model.weight, before)) is moves
+
+
+# --- Review basicsA: denominators, label_smoothing's own path, KLDivLoss caveats, padding ---------
+
+
+@pytest.mark.parametrize("loss", [F.nll_loss, F.cross_entropy])
+def test_mean_divides_by_the_class_weights_of_the_kept_targets(loss):
+    x, y, w = batch(0)
+    y[1] = y[4] = -100  # two ignored targets
+    kept = y != -100
+    total = loss(x, y, reduction="sum")
+    assert torch.allclose(loss(x, y), total / kept.sum())  # no weight: the kept count, not N
+    assert not torch.allclose(loss(x, y), total / len(y))
+    weighted_total = loss(x, y, weight=w, reduction="sum")
+    assert torch.allclose(loss(x, y, weight=w), weighted_total / w[y[kept]].sum())
+    assert not torch.allclose(loss(x, y, weight=w), weighted_total / kept.sum())
+    x, y, _ = batch(1)
+    ones = torch.ones(x.shape[1])  # weight given, all ones, nothing ignored: N
+    assert torch.allclose(loss(x, y, weight=ones), loss(x, y, reduction="sum") / len(y))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_with_label_smoothing_cross_entropy_is_not_nll_of_log_softmax(seed):
+    x, y, _ = batch(seed)
+    smoothed = F.cross_entropy(x, y, label_smoothing=0.1)
+    assert not torch.allclose(smoothed, F.nll_loss(F.log_softmax(x, dim=1), y))
+
+
+def test_kl_div_mean_warns_and_batchmean_differs_from_cross_entropy_on_spatial_input():
+    torch.manual_seed(0)
+    q = torch.softmax(torch.randn(4, 3), dim=1)
+    with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
+        F.kl_div(F.log_softmax(torch.randn(4, 3), dim=1), q, reduction="mean")
+    x = torch.randn(2, 3, 4, 5, requires_grad=True)  # (N, C, d1, d2): d1 * d2 = 20
+    q = torch.softmax(torch.randn(2, 3, 4, 5), dim=1)
+    (g_ce,) = torch.autograd.grad(F.cross_entropy(x, q), x)
+    (g_kl,) = torch.autograd.grad(F.kl_div(F.log_softmax(x, 1), q, reduction="batchmean"), x)
+    assert not torch.allclose(g_ce, g_kl)
+    torch.testing.assert_close(g_ce * 20, g_kl)
+
+
+def test_the_workaround_drops_ignored_targets_where_weight_of_target_would_raise():
+    torch.manual_seed(0)
+    x, y = torch.randn(5, 2), torch.tensor([0, 1, -100, 1, 0])
+    weight = torch.tensor([0.1, 0.9])
+    with pytest.raises(IndexError, match="index -100 is out of bounds"):
+        weight[y]
+    torch.testing.assert_close(
+        smoothed_weighted_cross_entropy(x, y, weight, 0.0), F.cross_entropy(x, y, weight=weight)
+    )
+    smoothed = smoothed_weighted_cross_entropy(x, y, weight, 0.1)
+    kept = y != -100
+    torch.testing.assert_close(
+        smoothed, smoothed_weighted_cross_entropy(x[kept], y[kept], weight, 0.1)
+    )
+
+
+def test_the_kept_weight_sum_is_zero_for_an_all_ignored_batch_and_needs_the_same_guard():
+    x, y, w = batch(0)
+    y = torch.full_like(y, -100)
+    kept_weight = w[y[y != -100]].sum()
+    weighted_sum = F.cross_entropy(x, y, weight=w, reduction="sum")
+    assert kept_weight.item() == 0.0 and weighted_sum.item() == 0.0
+    assert torch.isnan(weighted_sum / kept_weight)  # unguarded: 0 / 0
+    assert (weighted_sum / kept_weight.clamp(min=torch.finfo(w.dtype).tiny)).item() == 0.0
