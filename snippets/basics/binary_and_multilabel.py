@@ -17,6 +17,26 @@ print("sigmoid(z)          :", torch.sigmoid(z)[:4])
 print("softmax([0, z])[:, 1]:", torch.softmax(two_logits, dim=1)[:4, 1])
 # --8<-- [end:binary_equivalence]
 
+# --8<-- [start:two_heads]
+torch.manual_seed(0)
+features, labels = torch.randn(8, 4), torch.randint(0, 2, (8,))
+one, two = torch.nn.Linear(4, 1), torch.nn.Linear(4, 2)
+with torch.no_grad():  # the same function at the start: rows [0, w] and biases [0, b]
+    two.weight.copy_(torch.cat([torch.zeros_like(one.weight), one.weight]))
+    two.bias.copy_(torch.cat([torch.zeros_like(one.bias), one.bias]))
+w_before = one.weight[0].clone()
+F.binary_cross_entropy_with_logits(one(features).squeeze(1), labels.float()).backward()
+F.cross_entropy(two(features), labels).backward()
+for head in (one, two):
+    torch.optim.SGD(head.parameters(), lr=0.1).step()
+with torch.no_grad():
+    step_one = one.weight[0] - w_before  # Linear(4, 1): the step of w
+    step_two = two.weight[1] - two.weight[0] - w_before  # Linear(4, 2): the step of w1 - w0
+print("one SGD step of w       , Linear(4, 1):", step_one)
+print("one SGD step of w1 - w0 , Linear(4, 2):", step_two)
+print("twice as far:", torch.allclose(step_two, 2 * step_one))
+# --8<-- [end:two_heads]
+
 # --8<-- [start:bce_with_logits]
 print("| target | z | sigmoid(z) | BCELoss(sigmoid(z)) | d/dz | BCEWithLogitsLoss(z) | d/dz |")
 print("|---:|---:|---:|---:|---:|---:|---:|")
@@ -25,7 +45,7 @@ cases += [(1.0, z) for z in (-20.0, -30.0, -90.0, -110.0)]
 for label, value in cases:  # confident wrong predictions: the exact loss is about |z|
     y = torch.tensor([label])
     z = torch.tensor([value], requires_grad=True)
-    p = torch.sigmoid(z)  # float32: rounds to exactly 1.0 from z = 16.7 on
+    p = torch.sigmoid(z)  # float32: rounds to exactly 1.0 from about z = 16.64 on
     from_probabilities = F.binary_cross_entropy(p, y)
     (grad_probabilities,) = torch.autograd.grad(from_probabilities, z)
     from_logits = F.binary_cross_entropy_with_logits(z, y)
@@ -103,3 +123,18 @@ positive_part = pos_weight * multi_hot * F.logsigmoid(logits)
 by_hand = -(positive_part + (1 - multi_hot) * F.logsigmoid(-logits))
 print("matches -[p y log s(z) + (1 - y) log(1 - s(z))]:", torch.allclose(loss, by_hand))
 # --8<-- [end:pos_weight]
+
+# --8<-- [start:pos_weight_dense]
+torch.manual_seed(0)
+channel_weight = torch.tensor([1.0, 5.0, 10.0])  # one entry per channel, C = 3
+for shape in [(2, 3, 4, 4), (2, 3, 3, 3)]:  # (N, C, H, W) targets; the second has W == C
+    x, t = torch.randn(shape), (torch.rand(shape) < 0.2).float()
+    per_channel = F.binary_cross_entropy_with_logits(x, t, pos_weight=channel_weight.view(3, 1, 1))
+    try:
+        flat = f"{F.binary_cross_entropy_with_logits(x, t, pos_weight=channel_weight).item():.4f}"
+    except RuntimeError as error:
+        flat = f"{type(error).__name__}: {error}"
+    print(f"target {shape}")
+    print(f"  pos_weight of shape (3, 1, 1): {per_channel.item():.4f}")
+    print(f"  pos_weight of shape (3,)     : {flat}")
+# --8<-- [end:pos_weight_dense]

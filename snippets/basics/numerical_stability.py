@@ -71,12 +71,22 @@ s = torch.arange(88.0, 94.0, 0.01, dtype=torch.float64)  # the sweep's steps nea
 print("those steps rounded to bfloat16:", sorted(set(s.to(torch.bfloat16).tolist())))
 # --8<-- [end:grid]
 
+# --8<-- [start:raw_logits]
+for row in [[12.0, 12.0], [1.0, -10.5], [-20.0, -30.0]]:
+    x = torch.tensor([row], dtype=torch.float16)
+    print(f"float16 logits {row}, gap {row[0] - row[1]:g}")
+    for name, form in FORMS.items():
+        print(f"  {name:<26}", form(x)[0].tolist())
+# --8<-- [end:raw_logits]
+
 # --8<-- [start:gradient]
 for name, form in FORMS.items():
-    x = torch.tensor([[200.0, 0.0]], requires_grad=True)
-    loss = -form(x)[0, 1]  # the target is class 1
-    loss.backward()
-    print(f"{name:<26} loss = {loss.item():<6g} gradient = {x.grad[0].tolist()}")
+    for target in [1, 0]:
+        x = torch.tensor([[200.0, 0.0]], requires_grad=True)
+        loss = -form(x)[0, target]
+        loss.backward()
+        shown = f"loss = {loss.item() + 0.0:<6g} gradient = {x.grad[0].tolist()}"
+        print(f"{name:<26} target {target}: {shown}")
 # --8<-- [end:gradient]
 
 # --8<-- [start:logsumexp]
@@ -103,6 +113,29 @@ for name, fill in [("-inf", float("-inf")), ("finfo.min", torch.finfo(x.dtype).m
     )
 # --8<-- [end:masking]
 
+# --8<-- [start:ignore_all]
+every_target_ignored = torch.full((3,), -100)  # -100: the default ignore_index
+print("mean loss:", F.cross_entropy(torch.randn(3, 4), every_target_ignored).item())
+# --8<-- [end:ignore_all]
+
+# --8<-- [start:masking_caveats]
+x = torch.tensor([[2.0, 0.0, -1.0]])
+one_masked, two_masked = torch.tensor([[False, True, False]]), torch.tensor([[False, True, True]])
+class_0, class_1 = torch.tensor([0]), torch.tensor([1])
+for name, fill in [("-inf", float("-inf")), ("finfo.min", torch.finfo(x.dtype).min)]:
+    print(f"fill {name}")
+    masked = x.masked_fill(two_masked, fill)
+    print("  target class masked      :", F.cross_entropy(masked, class_1).item())
+    for mask in [one_masked, two_masked]:
+        smoothed = F.cross_entropy(x.masked_fill(mask, fill), class_0, label_smoothing=0.1)
+        print(f"  label_smoothing, {int(mask.sum())} masked:", smoothed.item())
+    every_class_masked = torch.full((1, 3), fill)
+    print("  every class masked       :", F.cross_entropy(every_class_masked, class_0).item())
+    divided = every_class_masked / 0.5  # a temperature below 1
+    loss = F.cross_entropy(divided, class_0).item()
+    print("  every class masked, / 0.5:", loss, "; the logits become", divided.tolist())
+# --8<-- [end:masking_caveats]
+
 # --8<-- [start:autocast_cpu]
 torch.manual_seed(0)
 model = torch.nn.Linear(16, 10)
@@ -117,6 +150,8 @@ print("logits                  :", logits.dtype)
 print("cross_entropy(logits)   :", ce.dtype)
 print("log_softmax(logits)     :", log_probs.dtype)
 print("nll_loss(log_softmax)   :", nll.dtype)
+after = F.cross_entropy(logits, target)  # after the with block, from the same bfloat16 logits
+print("cross_entropy after with:", after.dtype)
 # --8<-- [end:autocast_cpu]
 
 # --8<-- [start:low_precision]

@@ -1,8 +1,14 @@
 """Every statement of docs/basics/binary_and_multilabel*.md about PyTorch, asserted."""
 
+import inspect
+import math
+import struct
+
+import basics.binary_and_multilabel as snippet
 import pytest
 import torch
 import torch.nn.functional as F
+from site_pages import DOCS
 
 SEEDS = [0, 1, 2]
 
@@ -182,3 +188,120 @@ def test_n_by_1_logits_against_n_labels_raise_and_a_hand_written_loss_broadcasts
     fixed = F.binary_cross_entropy_with_logits(column.squeeze(1), y)
     assert torch.equal(fixed, F.binary_cross_entropy_with_logits(column, y.unsqueeze(1)))
     assert ((column - y) ** 2).shape == (4, 4)
+
+
+# --- Review basicsB: float32 rounding, two heads, thresholds in the prose, dense pos_weight -----
+
+PAGES = [DOCS / "basics" / f"binary_and_multilabel{suffix}" for suffix in (".md", ".en.md")]
+
+
+def _in_both_pages(text):
+    return all(text in page.read_text(encoding="utf-8") for page in PAGES)
+
+
+def _float32(bits):
+    return struct.unpack("<f", struct.pack("<i", bits))[0]
+
+
+def _bits(value):
+    return struct.unpack("<i", struct.pack("<f", value))[0]
+
+
+def _boundary(predicate, low, high):
+    """The float32 values low < high with predicate(low) != predicate(high), adjacent."""
+    a, b = _bits(low), _bits(high)
+    assert predicate(_float32(a)) != predicate(_float32(b))
+    while b - a > 1:
+        middle = (a + b) // 2
+        if predicate(_float32(middle)) == predicate(_float32(a)):
+            a = middle
+        else:
+            b = middle
+    return _float32(a), _float32(b)
+
+
+def _sigmoid_of(value):
+    # a vector (the vectorized kernel) and a scalar must agree
+    vector = torch.sigmoid(torch.full((64,), value)).unique()
+    scalar = torch.sigmoid(torch.tensor(value))
+    assert vector.numel() == 1 and vector.item() == scalar.item()
+    return scalar.item()
+
+
+def test_the_page_pair_agrees_up_to_float32_rounding_but_not_bit_for_bit():
+    bce, ce = snippet.bce.item(), snippet.ce.item()
+    assert bce != ce  # the printed values differ: "up to float32 rounding" is needed
+    assert abs(bce - ce) <= 4 * torch.finfo(torch.float32).eps * abs(bce)  # a few ulps
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_two_logit_head_moves_the_difference_twice_as_far_per_sgd_step(seed):
+    torch.manual_seed(seed)
+    x, y = torch.randn(8, 4), torch.randint(0, 2, (8,))
+    one, two = torch.nn.Linear(4, 1), torch.nn.Linear(4, 2)
+    with torch.no_grad():
+        two.weight.copy_(torch.cat([torch.zeros_like(one.weight), one.weight]))
+        two.bias.copy_(torch.cat([torch.zeros_like(one.bias), one.bias]))
+    bce = F.binary_cross_entropy_with_logits(one(x).squeeze(1), y.float())
+    ce = F.cross_entropy(two(x), y)
+    assert torch.allclose(bce, ce)  # the same function at the start
+    bce.backward()
+    ce.backward()
+    assert torch.allclose(two.weight.grad[0], -two.weight.grad[1], atol=1e-7)  # +g x and -g x
+    assert torch.allclose(two.weight.grad[1], one.weight.grad[0], atol=1e-7)
+    difference_grad = two.weight.grad[1] - two.weight.grad[0]
+    assert torch.allclose(difference_grad, 2 * one.weight.grad[0], atol=1e-7)
+    assert torch.allclose(snippet.step_two, 2 * snippet.step_one)  # the page's example
+
+
+def test_weight_decay_and_initialization_act_on_each_row_not_on_the_difference():
+    torch.manual_seed(0)
+    two = torch.nn.Linear(4, 2)
+    with torch.no_grad():
+        two.weight[1] = two.weight[0]  # difference 0: the same function for every weight decay
+    before = two.weight.detach().clone()
+    (0 * two.weight.sum()).backward()
+    torch.optim.SGD(two.parameters(), lr=0.1, weight_decay=0.5).step()
+    assert torch.allclose(two.weight, 0.95 * before)  # both rows decay, though w1 - w0 was 0
+    # initialization: each row drawn on its own, so w1 - w0 spreads sqrt(2) times as wide
+    torch.manual_seed(0)
+    rows = torch.nn.Linear(100_000, 2).weight.detach()
+    ratio = (rows[1] - rows[0]).std() / rows[0].std()
+    assert ratio.item() == pytest.approx(math.sqrt(2), rel=0.02)
+
+
+def test_float32_sigmoid_rounds_to_one_from_the_value_in_the_snippet_comment_and_the_prose():
+    below, first = _boundary(lambda v: _sigmoid_of(v) == 1.0, 16.0, 17.0)
+    assert _sigmoid_of(below) < 1.0 and _sigmoid_of(first) == 1.0
+    comment = f"rounds to exactly 1.0 from about z = {first:.2f} on"
+    assert comment in inspect.getsource(snippet)
+    assert _in_both_pages(rf"$z \approx {first:.1f}$")
+
+
+def test_only_positive_logits_below_about_1e_7_have_a_sigmoid_of_exactly_one_half():
+    last, above = _boundary(lambda v: _sigmoid_of(v) == 0.5, 1e-9, 1e-6)
+    assert _sigmoid_of(above) > 0.5
+    assert _in_both_pages(f"$10^{{{round(math.log10(last))}}}$")  # the prose: about 10^-7
+    z = torch.logspace(-45, -6, 100_000)  # positive float32 logits, subnormals included
+    assert torch.equal(torch.sigmoid(z) == 0.5, z <= last)  # every one up to `last`
+    assert not torch.equal(z > 0, torch.sigmoid(z) > 0.5)
+    # negative logits near 0: sigmoid 0.5 or less, so both tests say "no label"
+    assert torch.equal(-z > 0, torch.sigmoid(-z) > 0.5)
+
+
+def test_channel_pos_weight_for_dense_targets_must_have_shape_c_1_1():
+    torch.manual_seed(0)
+    weight = torch.tensor([1.0, 5.0, 10.0])
+    x, t = torch.randn(2, 3, 4, 4), (torch.rand(2, 3, 4, 4) < 0.2).float()
+    with pytest.raises(RuntimeError, match=r"size of tensor a \(3\) must match .* dimension 3"):
+        F.binary_cross_entropy_with_logits(x, t, pos_weight=weight)
+    x, t = torch.randn(2, 3, 3, 3), (torch.rand(2, 3, 3, 3) < 0.2).float()
+
+    def weighted(w):
+        return -(w * t * F.logsigmoid(x) + (1 - t) * F.logsigmoid(-x)).mean()
+
+    per_channel = F.binary_cross_entropy_with_logits(x, t, pos_weight=weight.view(3, 1, 1))
+    flat = F.binary_cross_entropy_with_logits(x, t, pos_weight=weight)  # W == C: no error
+    assert torch.allclose(per_channel, weighted(weight.view(1, 3, 1, 1)))
+    assert torch.allclose(flat, weighted(weight.view(1, 1, 1, 3)))  # applied along W
+    assert not torch.allclose(flat, per_channel)

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from basics.numerical_stability import FORMS, by_hand, log_of_softmax, stable, sweep
+from site_pages import DOCS
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
@@ -264,3 +265,156 @@ def test_cpu_autocast_leaves_softmax_in_bfloat16():
         logits = model(torch.randn(2, 4))
         assert F.softmax(logits, dim=1).dtype == torch.bfloat16
         assert F.log_softmax(logits, dim=1).dtype == torch.bfloat16
+
+
+# --- Review basicsB: gradients behind finite losses, raw values, masking pitfalls, autocast scope -
+
+PAGES = [DOCS / "basics" / f"numerical_stability{suffix}" for suffix in (".md", ".en.md")]
+
+
+def _in_both_pages(japanese, english):
+    ja, en = (page.read_text(encoding="utf-8") for page in PAGES)
+    return japanese in ja and english in en
+
+
+def _loss_and_gradient(form, row, target, dtype=torch.float32):
+    x = torch.tensor([row], dtype=dtype, requires_grad=True)
+    loss = -form(x)[0, target]
+    loss.backward()
+    return loss.item(), x.grad[0]
+
+
+def test_log_of_softmax_gives_a_finite_loss_and_a_nan_gradient_when_the_target_survives():
+    loss, grad = _loss_and_gradient(log_of_softmax, [200.0, 0.0], 0)
+    assert loss == 0 and torch.isnan(grad).all()  # confident and correct: loss 0, gradient nan
+    loss, grad = _loss_and_gradient(log_of_softmax, [200.0, 199.0, 0.0], 1)
+    assert math.isfinite(loss) and loss > 1 and torch.isnan(grad).all()  # not the largest logit
+    loss, grad = _loss_and_gradient(log_of_softmax, [200.0, 0.0], 1)
+    assert loss == math.inf and torch.isnan(grad).all()  # the target underflowed
+    loss, grad = _loss_and_gradient(stable, [200.0, 0.0], 0)
+    assert loss == 0 and torch.equal(grad, torch.zeros(2))  # [0, 0] to float32 precision
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_from_the_underflow_on_the_gradient_is_nan_for_both_targets(dtype):
+    i, s, losses = first_failure(log_of_softmax, dtype)
+    logits = torch.stack([s, torch.zeros_like(s)], dim=1).requires_grad_()
+    (-log_of_softmax(logits)[:, 0]).sum().backward()  # target 0: the loss in the table is 0
+    broken = ~torch.isfinite(logits.grad).all(dim=1)
+    assert int(broken.nonzero()[0]) == i  # the same s as the sweep's
+    assert broken[i:].all() and (losses[i:, 0] == 0).all()
+
+
+def test_log_softmax_at_s_100_is_x_minus_max_off_by_about_e_minus_100():
+    x = torch.tensor([100.0, 0.0, -100.0], dtype=torch.float64)
+    correction = math.log1p(math.exp(-100) + math.exp(-200))  # exact: x - max - correction
+    assert correction > 0 and correction == pytest.approx(math.exp(-100), rel=1e-12)
+    assert torch.equal(F.log_softmax(x, 0), x - x.max())  # even float64 returns x - max(x)
+    assert torch.equal(F.log_softmax(x.float(), 0), x.float() - x.float().max())
+
+
+def _neighbors(value, dtype):
+    """The dtype values just below and just above value."""
+    v = torch.tensor(value, dtype=dtype)
+    below = v if v.item() < value else torch.nextafter(v, torch.tensor(-math.inf, dtype=dtype))
+    above = v if v.item() > value else torch.nextafter(v, torch.tensor(math.inf, dtype=dtype))
+    return below.item(), above.item()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_hand_written_form_breaks_on_the_logit_values_whatever_the_gap(dtype):
+    overflow, underflow = limits(dtype)
+    _, high = _neighbors(overflow, dtype)
+    safe, _ = _neighbors(overflow - math.log(2), dtype)  # two exp below max / 2: the sum is finite
+    for gap in [0.0, 1.0, 5.0, 100.0]:  # any logit above log(max) breaks it, whatever the gap
+        assert not torch.isfinite(by_hand(torch.tensor([[high, high - gap]], dtype=dtype))).all()
+    for gap in [0.0, 1.0, 5.0]:  # (a gap of 100 would underflow the other class instead)
+        assert torch.isfinite(by_hand(torch.tensor([[safe, safe - gap]], dtype=dtype))).all()
+    # every logit below log(smallest subnormal / 2) = -underflow: every exp is 0, and 0/0 is nan
+    below, above = _neighbors(-underflow, dtype)
+    assert torch.isnan(by_hand(torch.tensor([[below, below]], dtype=dtype))).all()
+    assert torch.isfinite(by_hand(torch.tensor([[above, above]], dtype=dtype))).all()
+
+
+def test_float16_thresholds_in_the_prose_are_the_computed_limits():
+    overflow, underflow = limits(torch.float16)
+    assert _in_both_pages(f"およそ {int(overflow)} を超える", f"exceeds about {int(overflow)}")
+    assert _in_both_pages(f"およそ {int(underflow)} を超える", f"of about {int(underflow)}")
+    for shift in [-1000.0, 0.0, 1000.0]:  # the gap matters, not the values
+        gap_ok = torch.tensor([[shift, shift - 17.0]]).half()
+        gap_broken = torch.tensor([[shift, shift - 18.0]]).half()
+        assert torch.isfinite(log_of_softmax(gap_ok)).all()
+        assert not torch.isfinite(log_of_softmax(gap_broken)).all()
+    # the page's three float16 rows
+    assert torch.isnan(by_hand(torch.tensor([[12.0, 12.0]]).half())).all()  # gap 0, broken
+    assert torch.isfinite(by_hand(torch.tensor([[1.0, -10.5]]).half())).all()  # gap 11.5, fine
+    assert torch.isnan(by_hand(torch.tensor([[-20.0, -30.0]]).half())).all()  # all exp are 0
+    assert torch.isfinite(log_of_softmax(torch.tensor([[-20.0, -30.0]]).half())).all()
+
+
+def test_every_sample_ignored_makes_the_mean_loss_nan():
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, requires_grad=True)
+    loss = F.cross_entropy(x, torch.full((3,), -100))
+    loss.backward()
+    assert math.isnan(loss.item()) and torch.equal(x.grad, torch.zeros(3, 4))
+    assert F.cross_entropy(x, torch.tensor([-100, 1, -100])).isfinite()  # one kept sample: fine
+
+
+@pytest.mark.parametrize("fill", [-math.inf, torch.finfo(torch.float32).min], ids=["-inf", "min"])
+def test_masking_the_target_class_gives_inf_or_about_minus_finfo_min(fill):
+    x = torch.tensor([[2.0, fill, fill]])
+    loss = F.cross_entropy(x, torch.tensor([1])).item()
+    if fill == -math.inf:
+        assert loss == math.inf
+    else:
+        assert math.isfinite(loss) and loss == pytest.approx(-fill, rel=1e-6)
+
+
+def test_label_smoothing_spreads_the_target_onto_the_masked_classes():
+    x, finfo_min = torch.tensor([[2.0, 0.0, -1.0]]), torch.finfo(torch.float32).min
+    one, two = torch.tensor([[False, True, False]]), torch.tensor([[False, True, True]])
+    target = torch.tensor([0])
+
+    def smoothed(mask, fill):
+        return F.cross_entropy(x.masked_fill(mask, fill), target, label_smoothing=0.1).item()
+
+    assert smoothed(one, -math.inf) == math.inf
+    assert 1e30 < smoothed(one, finfo_min) < math.inf  # huge but finite
+    assert smoothed(two, finfo_min) == math.inf
+    assert smoothed(one, -math.inf) != F.cross_entropy(x.masked_fill(one, -math.inf), target)
+    assert math.isfinite(F.cross_entropy(x.masked_fill(one, -math.inf), target).item())
+
+
+def test_finfo_min_overflows_to_minus_inf_under_a_temperature_below_one():
+    row = torch.full((1, 3), torch.finfo(torch.float32).min)
+    assert F.cross_entropy(row, torch.tensor([0])).item() == pytest.approx(math.log(3))
+    divided = row / 0.5
+    assert (divided == -math.inf).all()
+    assert math.isnan(F.cross_entropy(divided, torch.tensor([0])).item())
+
+
+def test_docs_say_autocast_should_wrap_the_loss_and_its_outputs_may_be_low_precision():
+    doc = " ".join(torch.autocast.__doc__.split())
+    assert "should wrap only the forward pass(es) of your network, including the loss" in doc
+    assert "Floating-point Tensors produced in an autocast-enabled region may be ``float16``" in doc
+
+
+def test_cpu_loss_after_the_autocast_block_stays_in_bfloat16():
+    torch.manual_seed(0)
+    model, features = torch.nn.Linear(16, 10), torch.randn(32, 16)
+    target = torch.randint(0, 10, (32,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(features)
+        inside = F.cross_entropy(logits, target)
+    after = F.cross_entropy(logits, target)
+    assert inside.dtype == torch.float32 and after.dtype == torch.bfloat16
+    assert F.log_softmax(logits, dim=1).dtype == torch.bfloat16
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA autocast needs a CUDA device")
+def test_cuda_softmax_after_the_autocast_block_runs_on_float16_logits():
+    out = _autocast_outputs("cuda", torch.float16)
+    logits = out["logits"].detach()
+    assert torch.softmax(logits, dim=1).dtype == torch.float16
+    assert F.cross_entropy(logits, out["target"]).dtype == torch.float16
