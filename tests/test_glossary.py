@@ -1,9 +1,14 @@
 """The glossary is the one list of Japanese terms, and the Japanese pages use only those terms."""
 
+import inspect
 import json
 import re
+import warnings
 
 import pytest
+import torch
+import torch.nn.functional as F
+from scale.large_vocabulary import chunked_linear_cross_entropy
 from site_pages import DOCS, english_twin, japanese_pages, relative
 
 GLOSSARY = DOCS / "glossary.md"
@@ -69,6 +74,7 @@ VARIANTS = {
     "パラメータ": "パラメーター",
     "オプティマイザ": "オプティマイザー",
     "フォルダ": "フォルダー",
+    "コサイン分類器": "コサインヘッド",
 }
 
 # Where a variant's plain text would also match a correct spelling or phrase, the pattern that
@@ -258,3 +264,104 @@ def test_japanese_page_glosses_label_smoothing_once(page):
     text = japanese_text(page)  # the glossary is left out: its row defines the term and the rule
     problems = label_smoothing_problems(text)
     assert not problems, "\n".join(f"{relative(page)}:{line}: {msg}" for msg, line in problems)
+
+
+# --- What the definitions say about PyTorch ----------------------------------------------------
+# Each test quotes the English definition it checks; the Japanese row states the same facts.
+
+
+def batch(seed=0, n=6, c=4):
+    generator = torch.Generator().manual_seed(seed)
+    return 3 * torch.randn(n, c, generator=generator), torch.randint(
+        0, c, (n,), generator=generator
+    )
+
+
+def test_cross_entropy_of_a_class_index_is_the_negative_log_of_the_true_class_probability():
+    # cross-entropy: "for a class-index (one-hot) target, the negative log of the probability
+    # of the true class"
+    x, y = batch()
+    p_true = torch.softmax(x, dim=1)[torch.arange(len(y)), y]
+    assert torch.allclose(F.cross_entropy(x, y, reduction="none"), -p_true.log(), atol=1e-6)
+
+
+def test_nll_loss_only_negates_the_input_at_the_true_class_and_checks_nothing():
+    # negative log-likelihood: "only takes the input's value at the true class and negates it;
+    # it does not check that the input is log-probabilities"
+    x, y = batch()
+    assert torch.equal(F.nll_loss(x, y, reduction="none"), -x[torch.arange(len(y)), y])
+    assert F.nll_loss(torch.tensor([[5.0, 1.0]]), torch.tensor([0])).item() == -5.0
+
+
+def test_bce_with_logits_needs_a_float_multi_hot_target():
+    # target: "a float multi-hot vector per sample in multi-label classification"
+    logits = torch.randn(2, 3)
+    multi_hot = torch.tensor([[1, 0, 1], [0, 0, 1]])
+    with pytest.raises(RuntimeError):
+        torch.nn.BCEWithLogitsLoss()(logits, multi_hot)
+    assert torch.isfinite(torch.nn.BCEWithLogitsLoss()(logits, multi_hot.float()))
+
+
+def test_one_hot_returns_int64_which_cross_entropy_rejects_until_float():
+    # one-hot: "`F.one_hot` returns `int64`; convert it with `.float()` before using it as a
+    # `CrossEntropyLoss` target."
+    x, y = batch()
+    one_hot = F.one_hot(y, x.shape[1])
+    assert one_hot.dtype == torch.int64
+    with pytest.raises(RuntimeError, match="Expected floating point type for target"):
+        F.cross_entropy(x, one_hot)
+    assert torch.allclose(F.cross_entropy(x, one_hot.float()), F.cross_entropy(x, y))
+
+
+def test_reduction_none_keeps_one_loss_per_sample_and_mean_is_the_weighted_mean():
+    # reduction: "`mean` (a weighted mean when `weight` is given) and `sum` return one value,
+    # and `none` returns the per-sample losses"
+    x, y = batch()
+    weight = torch.tensor([0.5, 1.0, 2.0, 4.0])
+    per_sample = F.cross_entropy(x, y, weight=weight, reduction="none")
+    assert per_sample.shape == y.shape
+    assert F.cross_entropy(x, y, weight=weight, reduction="sum").shape == ()
+    mean = F.cross_entropy(x, y, weight=weight)
+    assert mean.shape == ()
+    assert torch.allclose(mean, per_sample.sum() / weight[y].sum())
+    assert not torch.allclose(mean, per_sample.mean())
+
+
+def test_the_smallest_normal_float32_and_what_overflows_and_underflows():
+    # subnormal number: "(about 1.18e-38 in float32, ...)"
+    smallest_normal = torch.finfo(torch.float32).smallest_normal
+    assert f"{smallest_normal:.3g}" == "1.18e-38"
+    # overflow: "its magnitude exceeds the largest representable number, so that it becomes ±inf"
+    big = torch.exp(torch.tensor(100.0))
+    assert big.item() == float("inf") and (-big).item() == float("-inf")
+    # underflow: "becomes subnormal or rounds to 0"
+    subnormal, zero = torch.exp(torch.tensor([-100.0, -104.0])).tolist()
+    assert 0 < subnormal < smallest_normal
+    assert zero == 0.0
+
+
+def test_kl_div_is_cross_entropy_minus_the_target_entropy_and_takes_log_probabilities():
+    # KL divergence: "the cross-entropy between the target distribution $q$ and the prediction
+    # $p$, minus the entropy of $q$. `F.kl_div(input, target)` takes `input` as
+    # log-probabilities (probabilities raise no error and give a wrong value)."
+    x, _ = batch(0)
+    p = torch.softmax(x, dim=1)
+    q = torch.softmax(batch(1)[0], dim=1)
+    cross_entropy = -(q * p.log()).sum(dim=1).mean()
+    kl = F.kl_div(p.log(), q, reduction="batchmean")
+    assert torch.allclose(kl, cross_entropy + (q * q.log()).sum(dim=1).mean(), atol=1e-6)
+    assert not torch.allclose(kl, cross_entropy + (p * p.log()).sum(dim=1).mean(), atol=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wrong = F.kl_div(p, q, reduction="batchmean")
+    assert not torch.allclose(wrong, kl, atol=1e-3)
+
+
+def test_the_chunk_size_arguments_of_pytorch_and_of_this_site():
+    # chunk: "PyTorch's `F.linear_cross_entropy` takes the number of rows as
+    # `batch_chunk_size`, and this site's `chunked_linear_cross_entropy` as `chunk_size`."
+    options = torch.nn.LinearCrossEntropyOptions
+    assert "options" in inspect.signature(F.linear_cross_entropy).parameters
+    assert "chunk_size" not in inspect.signature(F.linear_cross_entropy).parameters
+    assert "batch_chunk_size" in inspect.signature(options).parameters
+    assert "chunk_size" in inspect.signature(chunked_linear_cross_entropy).parameters

@@ -11,6 +11,7 @@ os.chdir(Path(__file__).resolve().parents[2])
 # --8<-- [start:build_times]
 import json  # noqa: E402 (the page runs this section alone)
 import statistics  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 
 def slowest_pages(report, cache="on", count=6):
