@@ -1,12 +1,14 @@
 """Every snippet runs on its own, as a reader who copied only that file would run it."""
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
-from site_pages import SNIPPETS, relative
+from site_pages import DOCS, SNIPPETS, relative
 
+INCLUDE = re.compile(r'--8<-- "snippets/([\w/]+\.py)(?::[\w-]+)?"')
 SCRIPTS = sorted(p for p in SNIPPETS.rglob("*.py") if "__pycache__" not in p.parts)
 
 # Scripts whose full run is long, or writes results, get a short run here; their own tests
@@ -20,8 +22,8 @@ SHORT_RUN_ARGUMENTS: dict[str, list[str]] = {
     ).split(),
     "training/train_digits.py": ["--epochs", "2"],
     "training/benchmark.py": ["--runs", "1", "--epochs", "2", "--output", "short.json"],
-    # Builds the whole site six times, so only its --help here; it has no test of its own yet
-    # (the 'no test' row of docs/contributing/index.md in tests/test_layout_rule.py).
+    # Builds the whole site six times, so only its --help here; tests/contributing/test_index.py
+    # re-checks the results file it wrote.
     "contributing/build_benchmark.py": ["--help"],
     "scale/benchmark.py": "--n 64 --h 8 --vocab 256 --repeats 1 --output short.json".split(),
     "training/seeds.py": ["--seeds", "1", "--output", "short.json"],
@@ -50,5 +52,14 @@ def test_snippet_runs_alone(script, tmp_path):
     assert result.returncode == 0, f"{relative(script)} failed:\n{result.stderr[-3000:]}"
 
 
-def test_there_are_snippets():
-    assert len(SCRIPTS) >= 1
+def test_every_included_snippet_and_every_short_run_is_collected():
+    """The glob above finds every file a page includes, and no short run names a stale path."""
+    names = {script.relative_to(SNIPPETS).as_posix() for script in SCRIPTS}
+    included = {
+        match[1]
+        for page in DOCS.rglob("*.md")
+        for match in INCLUDE.finditer(page.read_text(encoding="utf-8"))
+    }
+    assert included, "no page includes a snippet: the include pattern is out of date"
+    assert included <= names, sorted(included - names)
+    assert set(SHORT_RUN_ARGUMENTS) <= names, sorted(set(SHORT_RUN_ARGUMENTS) - names)

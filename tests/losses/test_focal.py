@@ -237,10 +237,15 @@ def test_ignore_index_is_not_out_of_bounds():
 # ---- claims of the page ------------------------------------------------------------------
 
 
-def test_modulating_factor_values():
-    # (1 - p_y) ** 2 at p_y = 0.9, 0.5, 0.1 is 0.01, 0.25, 0.81
-    factor = (1 - torch.tensor([0.9, 0.5, 0.1], dtype=torch.float64)) ** 2
-    torch.testing.assert_close(factor, torch.tensor([0.01, 0.25, 0.81], dtype=torch.float64))
+def test_at_p_09_and_gamma_2_the_loss_is_a_hundredth_of_cross_entropy():
+    """The page: "At p_y = 0.9 and gamma = 2 it [the factor] is 0.01"; run through focal_loss."""
+    p_y = torch.tensor([0.9, 0.5, 0.1], dtype=torch.float64)
+    logits = torch.stack([torch.log(p_y), torch.log1p(-p_y)], dim=1)  # softmax gives p_y, 1 - p_y
+    target = torch.zeros(3, dtype=torch.long)
+    ratio = focal_loss(logits, target, gamma=2.0, reduction="none") / F.cross_entropy(
+        logits, target, reduction="none"
+    )
+    torch.testing.assert_close(ratio, torch.tensor([0.01, 0.25, 0.81], dtype=torch.float64))
 
 
 def test_focal_loss_is_below_cross_entropy_and_down_weights_easy_samples():
