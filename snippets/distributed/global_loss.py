@@ -184,30 +184,35 @@ if __name__ == "__main__":
     # --8<-- [start:dynamo_references]
     # One process with a gloo group (world_size 1): torch._dynamo imported after the group, as
     # an optimizer does on first use, or before it, as ddp_check.py and train_digits.py do.
-    probe = """
-import os, sys, time
-import torch
-if sys.argv[1] == "before":
-    import torch._dynamo
-import torch.distributed as dist
+    import socket
+    import textwrap
 
-def gloo_threads():
-    tasks = os.listdir("/proc/self/task")
-    return sum("pt_gloo" in open(f"/proc/self/task/{t}/comm").read() for t in tasks)
+    probe = textwrap.dedent(
+        """
+        import os, sys, time
+        import torch
+        if sys.argv[1] == "before":
+            import torch._dynamo
+        import torch.distributed as dist
 
-os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[2])
-dist.init_process_group("gloo", rank=0, world_size=1)
-loaded = "torch._dynamo" in sys.modules
-references = sys.getrefcount(dist.group.WORLD)
-torch.optim.AdamW(torch.nn.Linear(2, 2).parameters())
-print(f"torch._dynamo imported {sys.argv[1]} the group:")
-print(f"  imported before AdamW(...): {loaded}, after: {'torch._dynamo' in sys.modules}")
-print(f"  references to the group: {references} -> {sys.getrefcount(dist.group.WORLD)}")
-threads = gloo_threads()
-dist.destroy_process_group()
-time.sleep(0.5)
-print(f"  pt_gloo threads: {threads} -> {gloo_threads()} after destroy_process_group()")
-"""
+        def gloo_threads():
+            tasks = os.listdir("/proc/self/task")
+            return sum("pt_gloo" in open(f"/proc/self/task/{t}/comm").read() for t in tasks)
+
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[2])
+        dist.init_process_group("gloo", rank=0, world_size=1)
+        loaded = "torch._dynamo" in sys.modules
+        references = sys.getrefcount(dist.group.WORLD)
+        torch.optim.AdamW(torch.nn.Linear(2, 2).parameters())
+        print(f"torch._dynamo imported {sys.argv[1]} the group:")
+        print(f"  imported before AdamW(...): {loaded}, after: {'torch._dynamo' in sys.modules}")
+        print(f"  references to the group: {references} -> {sys.getrefcount(dist.group.WORLD)}")
+        threads = gloo_threads()
+        dist.destroy_process_group()
+        time.sleep(0.5)
+        print(f"  pt_gloo threads: {threads} -> {gloo_threads()} after destroy_process_group()")
+        """
+    )
     for when in ("after", "before"):
         with socket.socket() as free:
             free.bind(("127.0.0.1", 0))
