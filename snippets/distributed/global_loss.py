@@ -168,15 +168,64 @@ if __name__ == "__main__":
         ]  # fmt: skip
         training = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
         result = json.loads(Path(folder, "result.json").read_text(encoding="utf-8"))
+        script_and_options = command[command.index(str(here.parent / "train_digits.py")) :]
+        one_process = [sys.executable, *script_and_options]  # the same run, in one process
+        subprocess.run(one_process, capture_output=True, text=True, timeout=300, check=True)
+        single = json.loads(Path(folder, "result.json").read_text(encoding="utf-8"))
     print(training.stdout)
-    correct = result["test_accuracy"] * 360
-    print(
-        f"world_size {result['world_size']}: {correct:.0f} of the 360 test images classified right"
-    )
+    for run in (result, single):
+        correct = run["test_accuracy"] * 360
+        print(
+            f"world_size {run['world_size']}, {run['epochs']} epochs: "
+            f"{correct:.0f} of the 360 test images classified right"
+        )
     # --8<-- [end:torchrun_demo]
 
+    # --8<-- [start:dynamo_references]
+    # One process with a gloo group (world_size 1): torch._dynamo imported after the group, as
+    # an optimizer does on first use, or before it, as ddp_check.py and train_digits.py do.
+    import socket
+    import textwrap
+
+    probe = textwrap.dedent(
+        """
+        import os, sys, time
+        import torch
+        if sys.argv[1] == "before":
+            import torch._dynamo
+        import torch.distributed as dist
+
+        def gloo_threads():
+            tasks = os.listdir("/proc/self/task")
+            return sum("pt_gloo" in open(f"/proc/self/task/{t}/comm").read() for t in tasks)
+
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[2])
+        dist.init_process_group("gloo", rank=0, world_size=1)
+        loaded = "torch._dynamo" in sys.modules
+        references = sys.getrefcount(dist.group.WORLD)
+        torch.optim.AdamW(torch.nn.Linear(2, 2).parameters())
+        print(f"torch._dynamo imported {sys.argv[1]} the group:")
+        print(f"  imported before AdamW(...): {loaded}, after: {'torch._dynamo' in sys.modules}")
+        print(f"  references to the group: {references} -> {sys.getrefcount(dist.group.WORLD)}")
+        threads = gloo_threads()
+        dist.destroy_process_group()
+        time.sleep(0.5)
+        print(f"  pt_gloo threads: {threads} -> {gloo_threads()} after destroy_process_group()")
+        """
+    )
+    for when in ("after", "before"):
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            port = free.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-c", probe, when, str(port)],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        print(done.stdout, end="")
+    # --8<-- [end:dynamo_references]
+
     # --8<-- [start:shutdown_results]
-    # The committed results of shutdown_stress.py (many fresh runs, each to a normal exit).
+    # The committed results of shutdown_stress.py (fresh runs, each to a normal exit).
     import json
 
     stress_file = here / "shutdown_results.json"
@@ -184,7 +233,10 @@ if __name__ == "__main__":
         print("No results file yet: run python snippets/distributed/shutdown_stress.py")
     else:
         stress = json.loads(stress_file.read_text(encoding="utf-8"))
-        print(f"torch {stress['torch']}, Python {stress['python']}, {stress['date']}\n")
+        print(
+            f"torch {stress['torch']}, Python {stress['python']}, {stress['date']}; "
+            f"at most {stress['jobs']} runs at the same time\n"
+        )
         print("| program | runs | failed | runs with gloo threads alive at exit |")
         print("| --- | ---: | ---: | ---: |")
         for name, variant in stress["variants"].items():

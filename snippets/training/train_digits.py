@@ -231,8 +231,9 @@ def make_criterion(name: str) -> nn.Module:
 
 # --8<-- [start:amp]
 def autocast_dtype(device: torch.device):
-    """The dtype for --amp: bfloat16 where the device computes it natively, float16 on CUDA
-    GPUs older than Ampere (compute capability 8.0), None where autocast is unsupported."""
+    """The dtype for --amp: bfloat16 where autocast supports it, float16 on CUDA GPUs older
+    than Ampere (compute capability 8.0), None where autocast is unsupported. On a CPU without
+    bfloat16 instructions, bfloat16 runs, but slower than float32: there --amp checks the path."""
     if device.type == "cuda" and torch.cuda.get_device_capability(device) < (8, 0):
         # torch.cuda.is_bf16_supported() is True there too, but bfloat16 would be emulated
         # (slow); the usual choice is float16, with a GradScaler (see fit).

@@ -81,6 +81,18 @@ def test_the_normalizer_is_the_denominator_of_the_mean():
     assert normalizer(target, weight=WEIGHT) == WEIGHT[target[target != -100]].sum()
 
 
+def test_with_class_probability_targets_the_mean_divides_by_n_even_with_weights():
+    # The normalizer is for class-index targets; soft targets are averaged over the batch size.
+    logits, _ = batch(ignored=())
+    soft = torch.softmax(torch.randn(12, 5, generator=torch.Generator().manual_seed(1)), dim=1)
+    for weight in (None, WEIGHT):
+        summed = F.cross_entropy(logits, soft, weight=weight, reduction="sum")
+        mean = F.cross_entropy(logits, soft, weight=weight)
+        torch.testing.assert_close(mean * len(soft), summed)
+    weighted = F.cross_entropy(logits, soft, weight=WEIGHT)
+    assert not torch.allclose(weighted, weighted * len(soft) / (soft @ WEIGHT).sum())
+
+
 def test_all_targets_ignored_gives_nan_like_f_cross_entropy():
     logits, target = batch(ignored=range(12))
     assert torch.isnan(F.cross_entropy(logits, target))

@@ -47,15 +47,19 @@ def test_gloo_threads_outlive_destroy_process_group_unless_dynamo_is_imported_fi
             dist.init_process_group("gloo", rank=0, world_size=1)
             group, before = dist.group.WORLD, None
             before = sys.getrefcount(group)
-            if sys.argv[1] != "plain":
+            dynamo_before = "torch._dynamo" in sys.modules
+            if sys.argv[1] == "ddp":
+                torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 2))
+            elif sys.argv[1] != "plain":
                 torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+            dynamo_after = "torch._dynamo" in sys.modules
             extra_references = sys.getrefcount(group) - before
             t = torch.ones(2)
             dist.all_reduce(t)
             del group
             dist.destroy_process_group()
             time.sleep(0.5)
-            print(gloo_threads(), extra_references, flush=True)
+            print(gloo_threads(), extra_references, int(dynamo_before), int(dynamo_after))
             """
         )
     )
@@ -66,13 +70,15 @@ def test_gloo_threads_outlive_destroy_process_group_unless_dynamo_is_imported_fi
             capture_output=True, text=True, timeout=TIMEOUT,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
-        threads, references = map(int, result.stdout.split())
-        return threads, references
+        threads, references, dynamo_before, dynamo_after = map(int, result.stdout.split())
+        return threads, references, (dynamo_before, dynamo_after)
 
-    assert after_destroy("plain") == (0, 0)
-    threads, references = after_destroy("optimizer")
-    assert threads > 0 and references > 0  # the import after the group keeps references
-    assert after_destroy("dynamo first") == (0, 0)
+    assert after_destroy("plain") == (0, 0, (0, 0))  # import torch alone does not load it
+    for first_use in ("optimizer", "ddp"):  # each imports torch._dynamo when first used
+        threads, references, loaded = after_destroy(first_use)
+        assert loaded == (0, 1), first_use
+        assert threads > 0 and references > 0, first_use  # the late import keeps references
+    assert after_destroy("dynamo first") == (0, 0, (1, 1))
 
 
 def test_the_scripts_import_dynamo_before_any_process_group_and_exit_normally():
@@ -92,6 +98,9 @@ def test_the_committed_shutdown_runs_are_complete_and_the_fixed_programs_never_f
     variants = stress["variants"]
     fixed, baseline = variants["ddp_check.py"], variants["ddp_check.py without the fix"]
     assert fixed["runs"] >= 50 and len(fixed["rows"]) == fixed["runs"]
+    assert isinstance(stress["jobs"], int) and stress["jobs"] >= 1  # printed above the table
+    for variant in variants.values():
+        assert len(variant["rows"]) == variant["runs"]
     for variant in variants.values():
         assert variant["failed"] == sum(row["failed"] for row in variant["rows"])
         assert variant["runs_with_gloo_threads_at_exit"] == sum(

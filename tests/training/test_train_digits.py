@@ -196,10 +196,36 @@ def test_a_disabled_grad_scaler_passes_everything_through():
     assert scaler.scale(loss) is loss
 
 
-def test_float16_has_no_positive_number_below_six_times_ten_to_the_minus_eight():
-    smallest = torch.finfo(torch.float16).tiny * torch.finfo(torch.float16).eps
-    assert smallest == pytest.approx(5.96e-8, rel=1e-3)
-    assert torch.tensor(2.9e-8).half().item() == 0.0
+def test_float16_rounds_gradients_below_half_of_two_to_the_minus_24_to_zero():
+    fp16 = torch.finfo(torch.float16)
+    smallest = fp16.tiny * fp16.eps  # the smallest subnormal
+    assert smallest == 2.0**-24 == pytest.approx(5.96e-8, rel=1e-3)
+    assert torch.tensor(2.9e-8).half().item() == 0.0  # below smallest / 2: rounds to 0
+    assert torch.tensor(3.1e-8).half().item() == smallest  # above it: rounds up, not to 0
+    assert fp16.tiny == pytest.approx(6.1e-5, rel=1e-2)  # below it, subnormals lose precision
+    relative_error = abs(torch.tensor(1e-6).half().item() - 1e-6) / 1e-6
+    assert relative_error > 10 * fp16.eps  # a subnormal keeps fewer digits than a normal number
+
+
+def test_grad_scaler_step_synchronizes_to_check_for_inf_and_nan(monkeypatch):
+    # scaler.step reads found_inf with .item(): a second host sync per step on the float16 path.
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    item_calls = []
+    real_item = torch.Tensor.item
+
+    def counting_item(self):
+        item_calls.append(self.shape)
+        return real_item(self)
+
+    for enabled, expected in ((True, True), (False, False)):
+        scaler = torch.amp.GradScaler("cpu", enabled=enabled)
+        scaler.scale(model(torch.randn(3, 4)).sum()).backward()
+        item_calls.clear()
+        monkeypatch.setattr(torch.Tensor, "item", counting_item)
+        scaler.step(optimizer)
+        monkeypatch.setattr(torch.Tensor, "item", real_item)
+        assert bool(item_calls) is expected, enabled
 
 
 def test_an_untrained_model_starts_near_log_c():
@@ -208,6 +234,43 @@ def test_an_untrained_model_starts_near_log_c():
     logits = td.MLP()(splits["train"][0][:64])
     loss = td.make_criterion("ce")(logits, splits["train"][1][:64]).item()
     assert abs(loss - math.log(10)) < 0.005  # "within a few thousandths"
+
+
+def test_a_starting_loss_far_below_log_c_means_a_broken_loss_not_a_label_leak():
+    splits = td.load_splits()
+    x, y = splits["train"][0][:512], splits["train"][1][:512]
+    torch.manual_seed(0)
+    leaked = torch.cat([x, nn.functional.one_hot(y, 10).float() * 3], dim=1)
+    leak_loss = td.make_criterion("ce")(td.MLP(in_features=74)(leaked), y).item()
+    assert abs(leak_loss - math.log(10)) < 0.05  # untrained: it cannot use the leaked label yet
+    torch.manual_seed(0)
+    raw_logits_into_nll = nn.NLLLoss()(td.MLP()(x), y).item()  # no log_softmax
+    assert raw_logits_into_nll < math.log(10) - 2
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/cpuinfo")
+    or any(flag in open("/proc/cpuinfo").read().split() for flag in ("avx512_bf16", "amx_bf16")),
+    reason="the claim is about CPUs without bfloat16 instructions",
+)
+def test_bfloat16_autocast_is_slower_than_float32_on_a_cpu_without_bfloat16_instructions():
+    seconds = {False: [], True: []}
+    for _ in range(3):  # alternately, as the page measures it
+        for amp in (False, True):
+            _, run = quiet_fit(epochs=2, amp=amp)
+            assert run["amp"] == ("bfloat16" if amp else None)
+            seconds[amp] += [epoch["seconds"] for epoch in run["history"]]
+    fp32, bf16 = (sorted(seconds[amp])[len(seconds[amp]) // 2] for amp in (False, True))
+    assert bf16 > 1.5 * fp32
+
+
+def test_weight_decay_has_no_option_and_the_options_default_to_config():
+    parser, defaults = td.build_parser(), td.Config()
+    options = {flag for action in parser._actions for flag in action.option_strings}
+    assert "--weight-decay" not in options and "weight_decay" in vars(defaults)
+    parsed = vars(parser.parse_args([]))
+    for field in ("epochs", "batch_size", "lr", "seed", "loss", "device", "amp"):
+        assert parsed[field] == getattr(defaults, field), field
 
 
 def test_autocast_dtype_is_none_where_autocast_does_not_support_bfloat16(monkeypatch):

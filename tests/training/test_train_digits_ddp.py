@@ -109,6 +109,31 @@ def test_torchrun_is_torch_distributed_run():
     assert torchrun_script.value == "torch.distributed.run:main"
 
 
+def test_two_processes_take_half_the_steps_per_epoch_and_reach_less_in_3_epochs(
+    tmp_path, monkeypatch
+):
+    # --batch-size is per process: a global batch of 2 x 64, so half the optimizer steps.
+    splits, cpu = td.load_splits(), torch.device("cpu")
+    one = td.make_loader(splits["train"], 64, cpu, td.seed_everything(0), seed=0)
+    monkeypatch.setattr(td, "world", lambda: (0, 2))
+    two = td.make_loader(splits["train"], 64, cpu, td.seed_everything(0), seed=0)
+    monkeypatch.undo()
+    assert len(one) == 2 * len(two)
+    # At the same learning rate, 3 epochs in 2 processes end below 3 epochs in one (as shown on
+    # the page: both runs are deterministic on the CPU).
+    script = SNIPPETS / "training" / "train_digits.py"
+    options = ("--epochs", "3", "--device", "cpu", "--json", "r.json")
+    result = torchrun(script, *options, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    distributed = json.loads((tmp_path / "r.json").read_text())["test_accuracy"]
+    single = subprocess.run(
+        [sys.executable, str(script), *options],
+        cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert distributed < json.loads((tmp_path / "r.json").read_text())["test_accuracy"]
+
+
 def test_batch_size_is_per_process_and_evaluation_shards_have_no_repeats(monkeypatch):
     # make_loader as process 0 of 2 sees it (no process group needed to build the loaders).
     monkeypatch.setattr(td, "world", lambda: (0, 2))
