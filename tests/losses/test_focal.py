@@ -14,7 +14,9 @@ from losses.loss_properties import (
     check_reductions,
     check_spatial,
     make_batch,
+    run_sections,
 )
+from site_pages import SNIPPETS
 
 GAMMAS = (0.0, 0.5, 1.0, 2.0, 5.0)
 WEIGHT = torch.tensor([0.2, 1.0, 3.0, 0.7], dtype=torch.float64)
@@ -277,13 +279,18 @@ def test_scalar_alpha_only_rescales_and_class_weight_changes_the_balance():
     assert weighted[6:].sum() / weighted.sum() > plain[6:].sum() / plain.sum()
 
 
-def test_snippet_gamma_zero_section_output():
-    torch.manual_seed(0)
-    logits = torch.randn(8, 5)
-    target = torch.tensor([0, 1, 2, 3, 4, 0, 1, -100])
-    weight = torch.tensor([0.2, 1.0, 1.0, 2.0, 5.0])
-    focal = focal_loss(logits, target, gamma=0.0, weight=weight)
-    assert torch.allclose(focal, F.cross_entropy(logits, target, weight=weight))
+def test_snippet_gamma_zero_section_output(capsys):
+    """The page's gamma=0 block, run as the page runs it: equal to F.cross_entropy(weight)."""
+    namespace = run_sections(
+        SNIPPETS / "losses" / "focal.py",
+        "gamma_zero",
+        namespace={"F": F, "torch": torch, "focal_loss": focal_loss},
+    )
+    focal, ce, target = namespace["focal"], namespace["ce"], namespace["target"]
+    reference = F.cross_entropy(namespace["logits"], target, weight=namespace["weight"])
+    assert torch.equal(ce, reference) and torch.allclose(focal, reference)
+    assert (target == -100).any()  # the block includes an ignored target
+    assert capsys.readouterr().out.splitlines()[-1] == "equal (torch.allclose): True"
 
 
 def test_gradient_ratio_to_cross_entropy_is_above_one_for_hard_and_below_for_easy_samples():
