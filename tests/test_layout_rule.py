@@ -272,7 +272,7 @@ def used_by(page: Path) -> frozenset[Path]:
             for word in inline.split():
                 if word.startswith("snippets/"):
                     used.add(ROOT / word)
-                elif mirror.is_dir() and (mirror / word).is_file():
+                elif mirror.is_dir() and not word.startswith("/") and (mirror / word).is_file():
                     used.add(mirror / word)
         if source.suffix == ".ipynb":
             used |= _imported(_python(code), mirror)

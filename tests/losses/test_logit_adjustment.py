@@ -1,11 +1,9 @@
 """Logit adjustment: snippets/losses/logit_adjustment.py and docs/losses/logit_adjustment.md."""
 
-import inspect
-
 import pytest
 import torch
 import torch.nn.functional as F
-from losses import focal, logit_adjustment
+from losses import logit_adjustment
 from losses.logit_adjustment import logit_adjusted_cross_entropy, post_hoc_logit_adjustment
 from losses.loss_properties import (
     check_all_ignored_like_cross_entropy,
@@ -186,12 +184,6 @@ PRIOR = torch.tensor([0.2, 0.3, 0.5])
 def test_bad_input_raises_an_error_naming_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
-
-
-def test_helpers_are_a_verbatim_copy_of_focal():
-    for name in ("_check_inputs", "_reduce", "_true_class_log_prob"):
-        source = inspect.getsource(getattr(logit_adjustment, name))
-        assert source == inspect.getsource(getattr(focal, name))
 
 
 @pytest.mark.slow
