@@ -47,11 +47,12 @@ def cold_build(cache: str) -> tuple[float, dict[str, float]]:
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-v", "-d", site],
         cwd=ROOT,
         env=env,
-        check=True,
         capture_output=True,
         text=True,
     )
     seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"mkdocs build --strict failed ({cache=}):\n{done.stderr[-4000:]}")
     shutil.rmtree(site)
     pages = {}
     for page, spent in EXECUTED.findall(done.stdout + done.stderr):
