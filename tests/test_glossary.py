@@ -74,6 +74,7 @@ VARIANTS = {
     "パラメータ": "パラメーター",
     "オプティマイザ": "オプティマイザー",
     "フォルダ": "フォルダー",
+    "weight decay": "重み減衰",
     "コサイン分類器": "コサインヘッド",
 }
 
@@ -93,6 +94,8 @@ PATTERNS = {
     "素の": r"(?<![\u4e00-\u9fff])素の",
     "ロジット調整付き交差エントロピー損失": r"ロジット調整付き",
     "調整付きの損失": r"(?<!ロジット)調整付き",
+    # the glossary's English column holds the English term as a whole cell
+    "weight decay": r"(?<!\| )weight decay(?! \|)",
 }
 
 # ラベルスムージング is as common as ラベル平滑化 in Japanese writing, so a page glosses it once,
@@ -235,6 +238,8 @@ def test_the_check_finds_a_variant_and_spares_canonical_terms():
         "ロジット調整付き交差エントロピー損失"
     ]
     assert [v for v, _, _ in find_variants("調整付きの損失")] == ["調整付きの損失"]
+    assert [v for v, _, _ in find_variants("weight decay も掛かります")] == ["weight decay"]
+    assert find_variants("| 重み減衰 | weight decay | `weight_decay` |") == []
 
 
 def test_label_smoothing_is_glossed_once_at_its_first_mention():
@@ -365,3 +370,19 @@ def test_the_chunk_size_arguments_of_pytorch_and_of_this_site():
     assert "chunk_size" not in inspect.signature(F.linear_cross_entropy).parameters
     assert "batch_chunk_size" in inspect.signature(options).parameters
     assert "chunk_size" in inspect.signature(chunked_linear_cross_entropy).parameters
+
+
+def test_weight_decay_pulls_the_parameters_toward_zero_at_every_update():
+    # weight decay: "pulls the parameters toward 0 at every update ... Optimizers take it as the
+    # `weight_decay` argument."
+    for optimizer_class in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW):
+        start = torch.tensor([2.0, -3.0])
+        for weight_decay, shrinks in ((0.1, True), (0.0, False)):
+            parameter = torch.nn.Parameter(start.clone())
+            optimizer = optimizer_class([parameter], lr=0.1, weight_decay=weight_decay)
+            for _ in range(3):
+                optimizer.zero_grad()
+                (0.0 * parameter).sum().backward()  # a loss whose gradient is 0
+                optimizer.step()
+            moved = parameter.detach().abs() < start.abs()
+            assert bool(moved.all()) == shrinks, (optimizer_class.__name__, weight_decay)
