@@ -76,6 +76,7 @@ VARIANTS = {
     "フォルダ": "フォルダー",
     "weight decay": "重み減衰",
     "コサイン分類器": "コサインヘッド",
+    "バッファ": "バッファー",
 }
 
 # Where a variant's plain text would also match a correct spelling or phrase, the pattern that
@@ -85,6 +86,7 @@ PATTERNS = {
     "パラメータ": r"パラメータ(?!ー)",
     "オプティマイザ": r"オプティマイザ(?!ー)",
     "フォルダ": r"フォルダ(?!ー)",
+    "バッファ": r"バッファ(?!ー)",
     # "サンプル数が少ないクラス" and "サンプルの多いクラス" say what is counted and are fine
     # (and "最も少ないクラス", the rarest class); a bare "少ないクラス" is a name for 少数クラス
     "少ないクラス": r"(?<![がの])(?<!最も)少ないクラス",
@@ -227,6 +229,7 @@ def test_the_check_finds_a_variant_and_spares_canonical_terms():
         "パラメータ", "オプティマイザ", "フォルダ"
     ]  # fmt: skip
     assert find_variants("パラメーターとフォルダーとオプティマイザー") == []
+    assert [v for v, _, _ in find_variants("バッファとバッファー")] == ["バッファ"]
     assert [v for v, _, _ in find_variants("要素の損失と素の損失")] == ["素の"]
     assert [v for v, _, _ in find_variants("少ないクラスとまれなクラス")] == [
         "まれなクラス", "少ないクラス"
@@ -386,3 +389,14 @@ def test_weight_decay_pulls_the_parameters_toward_zero_at_every_update():
                 optimizer.step()
             moved = parameter.detach().abs() < start.abs()
             assert bool(moved.all()) == shrinks, (optimizer_class.__name__, weight_decay)
+
+
+def test_a_buffer_is_no_parameter_is_saved_and_moves_with_its_module():
+    # buffer: "a tensor registered on a module that training does not update: it is not among
+    # `parameters()`, it is saved in `state_dict()`, and it moves with the module on `.to()`"
+    module = torch.nn.Module()
+    module.register_buffer("weight", torch.ones(3))
+    assert list(module.parameters()) == []
+    assert torch.equal(module.state_dict()["weight"], torch.ones(3))
+    module.to(torch.float64)
+    assert module.weight.dtype == torch.float64
