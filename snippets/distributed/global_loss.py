@@ -168,7 +168,8 @@ if __name__ == "__main__":
         ]  # fmt: skip
         training = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
         result = json.loads(Path(folder, "result.json").read_text(encoding="utf-8"))
-        script_and_options = command[command.index(str(here.parent / "train_digits.py")) :]
+        script = str(here.parent / "training" / "train_digits.py")
+        script_and_options = command[command.index(script) :]
         one_process = [sys.executable, *script_and_options]  # the same run, in one process
         subprocess.run(one_process, capture_output=True, text=True, timeout=300, check=True)
         single = json.loads(Path(folder, "result.json").read_text(encoding="utf-8"))

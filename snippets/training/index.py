@@ -10,8 +10,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # train_digits.py sits
 import torch
 from train_digits import (  # the page defines these by including the script's sections
     MLP,
+    Config,
     autocast_dtype,
     build_parser,
+    fit,
     forward_loss,
     load_splits,
     main,
@@ -70,8 +72,6 @@ print("logits passed to the loss:", logits.dtype, " loss:", loss.dtype)
 
 # --8<-- [start:amp_speed]
 import statistics
-
-from train_digits import Config, fit
 
 flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
 found = sorted({flag for flag in flags if flag in ("avx512_bf16", "amx_bf16")})
