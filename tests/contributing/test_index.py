@@ -16,7 +16,7 @@ def test_medians_and_ratio_are_those_of_the_recorded_builds():
     builds = REPORT["cold_build_s"]
     assert set(builds) == {"off", "on"}
     for cache, times in builds.items():
-        assert len(times) == REPORT["rounds"] >= 3
+        assert len(times) == REPORT["rounds"] >= 2  # each kind of build alternated, at least twice
         assert REPORT["cold_build_median_s"][cache] == statistics.median(times)
     ratio = statistics.median(builds["on"]) / statistics.median(builds["off"])
     assert REPORT["ratio_on_to_off"] == pytest.approx(ratio, rel=1e-12)
