@@ -308,24 +308,29 @@ def owned(page: Path, kind: str) -> list[Path]:
     ]
 
 
+def _found_unless_excepted(page, kind: str, by_rule) -> list | None:
+    """The page's files of one kind; None where its 'no <kind>' row holds (and is not stale)."""
+    found = by_rule(page) + owned(page, kind)
+    if _exception(page, f"no {kind}"):
+        assert not found, f"{rel(page)} has {[rel(f) for f in found]}: drop its 'no {kind}' row"
+        return None
+    return found
+
+
 @pytest.mark.parametrize("page", pages(), ids=rel)
 def test_every_page_has_its_snippets(page):
-    if _exception(page, "no snippet"):
-        found = rule_snippets(page) + owned(page, "snippet")
-        assert not found, f"{rel(page)} has {[rel(f) for f in found]}: drop its 'no snippet' row"
+    found = _found_unless_excepted(page, "snippet", rule_snippets)
+    if found is None:
         return
-    found = rule_snippets(page) + owned(page, "snippet")
     where = "/".join(filter(None, ["snippets", *page_name(page)]))
     assert found, f"{rel(page)}: no {where}.py (or {where}_*.py, {where}/)"
 
 
 @pytest.mark.parametrize("page", pages(), ids=rel)
 def test_every_page_has_its_tests(page):
-    if _exception(page, "no test"):
-        found = rule_tests(page) + owned(page, "test")
-        assert not found, f"{rel(page)} has {[rel(f) for f in found]}: drop its 'no test' row"
+    found = _found_unless_excepted(page, "test", rule_tests)
+    if found is None:
         return
-    found = rule_tests(page) + owned(page, "test")
     folder, name = page_name(page)
     where = "/".join(filter(None, ["tests", folder, f"test_{name}"]))
     assert found, f"{rel(page)}: no {where}.py (or {where}_*.py)"

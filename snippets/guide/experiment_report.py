@@ -358,11 +358,16 @@ def per_class_recall(results: dict, regime: str, losses: list[str], salt: str) -
             label=results["losses"][loss],
         )
     ax.set_xticks(range(len(counts)), [str(c) for c in counts])
-    ax.set_xlabel("$n_c$")
-    ax.set_ylabel("recall")
-    ax.set_ylim(0, 1.02)
+    return _finish(fig, ax, "$n_c$", "recall", (0, 1.02), "lower left")
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, ylim: tuple, legend: str) -> str:
+    """Labels, limits, grid and legend of a line plot, as SVG."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, loc="lower left")
+    ax.legend(frameon=False, loc=legend)
     fig.tight_layout()
     return _svg(fig)
 
@@ -384,13 +389,7 @@ def accuracy_curves(results: dict, regime: str, losses: list[str], salt: str) ->
         m, s = curves.mean(axis=0), curves.std(axis=0, ddof=1) if len(curves) > 1 else 0
         ax.plot(steps, m, label=results["losses"][loss])
         ax.fill_between(steps, m - s, m + s, alpha=0.15)
-    ax.set_xlabel("$t$")
-    ax.set_ylabel("acc")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, loc="lower right")
-    fig.tight_layout()
-    return _svg(fig)
+    return _finish(fig, ax, "$t$", "acc", (0, 1), "lower right")
 
 
 if __name__ == "__main__":
