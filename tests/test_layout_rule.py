@@ -79,7 +79,7 @@ EXCEPTIONS: list[Row] = [
         "on the page by these names, and the committed results of the shutdown runs",
     ),
     Row(
-        ("snippets/contributing/build_benchmark.py", "snippets/contributing/build_benchmark.json"),
+        ("snippets/contributing/build_benchmark.py",),
         "belongs to", "docs/contributing/index.md",
         "the build-speed benchmark the contributor page describes; it builds the whole site and "
         "is not page code",
