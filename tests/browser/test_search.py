@@ -165,12 +165,17 @@ def test_query_finds_its_page_in_the_first_three(boxes, query):
     assert problem is None, problem
 
 
-@pytest.mark.xfail(
+JAPANESE_SHARE_NOT_MET = pytest.mark.xfail(
     strict=True,
-    reason="issue 13's goal is not met yet: 90 % (ja) and 93 % (en) of the queries found their "
-    "page in the first three on 2026-12-01; remove this mark when the share reaches 95 %",
+    reason="issue 13's goal is not met yet for Japanese: 90 % of the queries found their page in "
+    "the first three on 2026-12-01; remove this mark when the share reaches 95 %",
 )
-@pytest.mark.parametrize("language", LANGUAGES)
+
+
+@pytest.mark.parametrize(
+    "language",
+    [pytest.param(x, marks=JAPANESE_SHARE_NOT_MET) if x == "ja" else x for x in LANGUAGES],
+)
 def test_share_of_queries_answered_in_the_first_three(boxes, language):
     rows = [q for q in QUERIES if q.language == language]
     ranks = [_rank(q, boxes.answer(q).pages) for q in rows]
