@@ -3,7 +3,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from site_pages import ROOT
+
+from tests.support.pages import ROOT
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ import subprocess
 import sys
 
 import pytest
-from site_pages import ROOT
+
+from tests.support.pages import ROOT
 
 CODE = ["snippets", "tests", "hooks"]
 

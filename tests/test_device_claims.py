@@ -22,7 +22,9 @@ import re
 from pathlib import Path
 
 import pytest
-from site_pages import DOCS, relative
+
+from tests.support.commonmark import ADMONITION, FENCE
+from tests.support.pages import DOCS, relative
 
 DEVICE_WORDS = re.compile(
     r"(?<![\w-])(CUDA|GPUs?|MPS|NCCL|ROCm|XPU|TPUs?|cuDNN|cuBLAS|Tensor Cores?|Ampere|"
@@ -38,8 +40,6 @@ JAPANESE_MARKER = "このサイトでは実行していません"  # also when a
 # The link to the source a statement rests on: the PyTorch docs, or a third-party README or paper.
 PYTORCH_LINK = re.compile(r"\]\(https?://[^)]*\)")
 INLINE_CODE = re.compile(r"(`+)(.+?)\1")
-FENCE = re.compile(r"^\s*(```|~~~)")
-ADMONITION = re.compile(r"^(!!!|\?\?\?\+?)\s*\w+(\s+\"(?P<title>[^\"]*)\")?")
 NEW_ITEM = re.compile(r"^\s*([-*+]|\d+\.)\s|^\s*\|")
 
 
@@ -72,7 +72,7 @@ def blocks(text: str):
             flush()
             admonition = None
         match = ADMONITION.match(line)
-        if match:
+        if match and not match["indent"]:  # an admonition at the top level
             flush()
             title = match.group("title") or ""
             admonition = {"title": title, "marked": False, "lines": []}

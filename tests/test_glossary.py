@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scale.large_vocabulary import chunked_linear_cross_entropy
-from site_pages import DOCS, english_twin, japanese_pages, relative
+
+from tests.support.pages import DOCS, english_twin, japanese_pages, relative
 
 GLOSSARY = DOCS / "glossary.md"
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
-from site_pages import DOCS, ROOT, SNIPPETS
+
+from tests.support.pages import DOCS, ROOT, SNIPPETS
 
 PAGES = [DOCS / "index.md", DOCS / "index.en.md"]
 SEEDS = range(20)

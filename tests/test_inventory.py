@@ -1,8 +1,9 @@
 """Every fenced code block is run by a test, executed at build, or declared not to be code."""
 
 import pytest
-from markdown_blocks import Block, code_blocks
-from site_pages import markdown_sources, relative
+
+from tests.support.markdown_blocks import Block, code_blocks
+from tests.support.pages import markdown_sources, relative
 
 RUN_BY_PYTEST_CODEBLOCKS = {"python", "sh", "bash"}  # pytest-codeblocks runs exactly these infos
 NOT_CODE = {"output", "transcript"}  # printed output; a terminal session shown, never run

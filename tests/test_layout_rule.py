@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from site_pages import DOCS, ROOT, SNIPPETS, is_english
+
+from tests.support.pages import DOCS, ROOT, SNIPPETS, is_english
 
 TESTS = ROOT / "tests"
 

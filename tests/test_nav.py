@@ -6,7 +6,8 @@ missing translation fails nothing there: the English site would show the Japanes
 """
 
 import yaml
-from site_pages import DOCS, OTHER_LANGUAGE, ROOT, is_english
+
+from tests.support.pages import DOCS, OTHER_LANGUAGE, ROOT, is_english
 
 CONFIG = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
 

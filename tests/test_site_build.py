@@ -4,7 +4,8 @@ import json
 import re
 
 import pytest
-from site_pages import (
+
+from tests.support.pages import (
     OTHER_LANGUAGE,
     built_page,
     english_pages,
@@ -106,7 +107,8 @@ def test_figures_are_files_of_their_own(built_site):
 def test_downloaded_notebook_runs_alone_in_an_empty_folder(built_site, tmp_path):
     import nbformat
     from nbclient import NotebookClient
-    from site_pages import DOCS, SNIPPETS
+
+    from tests.support.pages import DOCS, SNIPPETS
 
     source = DOCS / "training" / "train_digits.ipynb"
     download = built_page(built_site, source).parent / source.name
@@ -128,7 +130,7 @@ def test_downloaded_notebook_runs_alone_in_an_empty_folder(built_site, tmp_path)
 
 
 def test_both_downloads_run_the_same_code(built_site):
-    from site_pages import DOCS, english_twin
+    from tests.support.pages import DOCS, english_twin
 
     def code(notebook):
         page = built_page(built_site, notebook).parent / notebook.name

@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from site_pages import DOCS, SNIPPETS, relative
+
+from tests.support.pages import DOCS, SNIPPETS, relative
 
 INCLUDE = re.compile(r'--8<-- "snippets/([\w/]+\.py)(?::[\w-]+)?"')
 SCRIPTS = sorted(p for p in SNIPPETS.rglob("*.py") if "__pycache__" not in p.parts)

@@ -4,8 +4,9 @@ import json
 from collections import Counter
 
 import pytest
-from markdown_blocks import code_blocks, inline_code, snippet_includes
-from site_pages import (
+
+from tests.support.markdown_blocks import code_blocks, inline_code, snippet_includes
+from tests.support.pages import (
     english_pages,
     english_twin,
     japanese_pages,

@@ -23,8 +23,8 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # global_loss.py sits next to this file
-from global_loss import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the snippets root
+from distributed.global_loss import (
     global_cross_entropy,
     global_mean_for_logging,
     micro_batch_cross_entropy,

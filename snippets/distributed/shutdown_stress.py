@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "training"))  # snippets/training/, for train_digits.py
+sys.path.insert(0, str(HERE.parent))  # the snippets root
 import torch  # noqa: E402
-from train_digits import write_json_atomic  # noqa: E402
+from training.train_digits import write_json_atomic  # noqa: E402
 
 REPORT = """
 import atexit, os, sys

@@ -202,7 +202,7 @@ if __name__ == "__main__":
     # The comparison experiment, experiment_run.py, is in this file's folder; the site runs this
     # code from the repository root, where __file__ is not set.
     here = Path(globals().get("__file__", "snippets/guide/calibration.py")).resolve().parent
-    sys.path.insert(0, str(here.parent))
+    sys.path.insert(0, str(here.parent))  # the snippets root
     from guide import experiment_run as cl
 
     torch.set_num_threads(1)  # as the experiment runs: the results are then bit for bit its own
@@ -292,8 +292,7 @@ if __name__ == "__main__":
     # --8<-- [end:diagrams]
 
     # --8<-- [start:all_runs]
-    sys.path.insert(0, str(here))  # experiment_report.py reads the committed results
-    import experiment_report as lc
+    from guide import experiment_report as lc  # it reads the committed results
 
     results = lc.load()
     print(lc.scaling_table(results, list(results["losses"]), "ece"), end="\n\n")

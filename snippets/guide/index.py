@@ -6,10 +6,11 @@ import sys
 from html import escape
 from pathlib import Path
 
-# experiment_report.py is in this file's folder. The site runs this code from the repository
-# root, where __file__ is not set.
-sys.path.insert(0, str(Path(globals().get("__file__", "snippets/guide/index.py")).parent))
-import experiment_report as lc
+# experiment_report.py is in this file's folder, imported from the snippets root. The site runs
+# this code from the repository root, where __file__ is not set.
+here = Path(globals().get("__file__", "snippets/guide/index.py")).resolve().parent
+sys.path.insert(0, str(here.parent))  # the snippets root
+from guide import experiment_report as lc  # noqa: E402
 
 results = lc.load()
 print(lc.provenance(results))

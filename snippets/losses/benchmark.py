@@ -34,11 +34,11 @@ import torch
 import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # the chapter's loss files sit next to this script
+sys.path.insert(0, str(HERE.parent))  # the snippets root
 
-from focal import focal_loss  # noqa: E402
-from logit_adjustment import logit_adjusted_cross_entropy  # noqa: E402
-from poly import poly1_cross_entropy  # noqa: E402
+from losses.focal import focal_loss  # noqa: E402
+from losses.logit_adjustment import logit_adjusted_cross_entropy  # noqa: E402
+from losses.poly import poly1_cross_entropy  # noqa: E402
 
 REFERENCE = "cross_entropy"
 SIZES = ((4096, 1000), (1024, 100), (256, 10))

@@ -2,7 +2,7 @@
 re-weighting (DRW) through the module's `weight`.
 
 Copy this file: it needs only PyTorch. Run it to see the examples of its page (the DRW example
-also uses class_balanced.py from the same folder).
+also imports losses.class_balanced, snippets/losses/class_balanced.py, from the snippets root).
 """
 
 # --8<-- [start:ldam]
@@ -134,7 +134,11 @@ def _check_inputs(input, target, weight, ignore_index, reduction):
 
 
 if __name__ == "__main__":
-    from class_balanced import class_balanced_weights  # the chapter's class_balanced.py
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the snippets root
+    from losses.class_balanced import class_balanced_weights  # the chapter's class_balanced.py
 
     # --8<-- [start:margins]
     class_counts = [5000, 500, 50, 5]

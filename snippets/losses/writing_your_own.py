@@ -5,6 +5,7 @@ Run it to see the examples of docs/losses/writing_your_own.md.
 """
 
 import os
+import sys
 from pathlib import Path
 
 # --8<-- [start:broken]
@@ -24,8 +25,10 @@ def blog_focal_loss(logits, target, alpha=0.25, gamma=2.0):
 
 # --8<-- [end:broken]
 
-# The chapter's focal.py, next to this file (the page runs its sections in an earlier block).
-from focal import focal_loss  # noqa: E402
+# The chapter's focal.py, imported from the snippets root (the page runs its sections in an
+# earlier block).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from losses.focal import focal_loss  # noqa: E402
 
 # The page runs the sections below from the repository root, where mkdocs builds the site.
 # Run alone from any folder, this file moves there first, so the same relative paths work.
@@ -144,7 +147,7 @@ import importlib  # noqa: E402 (the page runs this section alone)
 import inspect  # noqa: E402
 import sys  # noqa: E402
 
-sys.path.insert(0, "snippets/losses")  # the chapter's loss files, from the repository root
+sys.path.insert(0, "snippets")  # the snippets root, from the repository root
 chapter = {
     "focal": ("focal_loss", "FocalLoss", "sigmoid_focal_loss"),
     "poly": ("poly1_cross_entropy",),
@@ -158,7 +161,7 @@ chapter = {
 print("| loss | `weight` | `ignore_index` | `reduction` |")
 print("| --- | --- | --- | --- |")
 for module_name, names in chapter.items():
-    module = importlib.import_module(module_name)
+    module = importlib.import_module(f"losses.{module_name}")
     for name in names:
         loss = getattr(module, name)
         parameters = inspect.signature(loss).parameters  # a class: its __init__

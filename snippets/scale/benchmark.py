@@ -44,8 +44,8 @@ def make_loss(way: str, chunk_size: int):
     import torch.nn.functional as F
     from torch.nn import LinearCrossEntropyOptions
 
-    sys.path.insert(0, str(HERE))
-    from large_vocabulary import chunked_linear_cross_entropy
+    sys.path.insert(0, str(HERE.parent))  # the snippets root
+    from scale.large_vocabulary import chunked_linear_cross_entropy
 
     if way == "naive":
         return lambda h, w, t: F.cross_entropy(F.linear(h, w), t)
@@ -234,8 +234,8 @@ def main(argv=None) -> int:
     if args.worker:
         args.vocab = args.vocab_sizes[0]
         if args.chunk_size == 0:
-            sys.path.insert(0, str(HERE))
-            from large_vocabulary import DEFAULT_CHUNK_ELEMENTS
+            sys.path.insert(0, str(HERE.parent))  # the snippets root
+            from scale.large_vocabulary import DEFAULT_CHUNK_ELEMENTS
 
             args.chunk_size = max(1, DEFAULT_CHUNK_ELEMENTS // args.vocab)
         work = worker_memory if args.worker == "memory" else worker_time

@@ -24,8 +24,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "train_digits.py"
-sys.path.insert(0, str(SCRIPT.parent))
-from train_digits import write_json_atomic  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the snippets root
+from training.train_digits import write_json_atomic  # noqa: E402
 
 TARGET_ACCURACY = 0.97
 COMMANDS = {  # label -> extra arguments

@@ -5,10 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # train_digits.py sits next to this file
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the snippets root
 
 import torch
-from train_digits import (  # the page defines these by including the script's sections
+from training.train_digits import (  # the page defines these by including the script's sections
     MLP,
     Config,
     autocast_dtype,

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # snippets/training/, for train_digits.py
+sys.path.insert(0, str(HERE.parent))  # the snippets root
 import torch  # noqa: E402
-from train_digits import Config, fit, write_json_atomic  # noqa: E402
+from training.train_digits import Config, fit, write_json_atomic  # noqa: E402
 
 TEST_IMAGES = 360
 

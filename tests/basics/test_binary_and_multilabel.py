@@ -8,7 +8,8 @@ import basics.binary_and_multilabel as snippet
 import pytest
 import torch
 import torch.nn.functional as F
-from site_pages import DOCS
+
+from tests.support.pages import DOCS
 
 SEEDS = [0, 1, 2]
 

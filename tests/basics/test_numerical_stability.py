@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from basics.numerical_stability import FORMS, by_hand, log_of_softmax, stable, sweep
-from site_pages import DOCS
+
+from tests.support.pages import DOCS
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 

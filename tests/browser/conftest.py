@@ -20,7 +20,8 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 import pytest
-from site_pages import (
+
+from tests.support.pages import (
     DOCS,
     OTHER_LANGUAGE,
     ROOT,

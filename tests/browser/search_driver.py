@@ -23,7 +23,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import yaml
-from site_pages import DOCS, OTHER_LANGUAGE, ROOT, built_page
+
+from tests.support.pages import DOCS, OTHER_LANGUAGE, ROOT, built_page
 
 # tests/browser/conftest.py (loaded by its path: under pytest, `conftest` names tests/conftest.py)
 _CONFTEST = Path(__file__).parent / "conftest.py"

@@ -6,7 +6,8 @@ opens; the screenshots of those visits are in test-artifacts/screenshots/.
 
 import pytest
 import yaml
-from site_pages import ROOT
+
+from tests.support.pages import ROOT
 
 pytestmark = pytest.mark.browser
 

@@ -4,18 +4,16 @@ The facts come from one visit per page and screen (see conftest.py); each test r
 """
 
 import re
-import textwrap
 
 import pytest
-from markdown_blocks import code_blocks
-from site_pages import ROOT
+
+from tests.support.markdown_blocks import code_blocks
+from tests.support.sections import included
 
 pytestmark = pytest.mark.browser
 
 BLOCKING_IMPACTS = {"serious", "critical"}
 ANNOTATION_MARKER = re.compile(r"#\s*\(\d+\)!?\s*$", re.MULTILINE)
-SNIPPET_TARGET = re.compile(r"^(?P<file>[^:]+?)(?::(?P<section>[\w-]+))?$")
-SECTION_MARKER = re.compile(r"^\s*#\s*-{2}8<-{2}\s*\[(?:start|end):[\w-]+\]\s*$")
 HIDDEN_LINE = re.compile(r"#\s*markdown-exec:\s*hide\s*$")  # markdown-exec leaves these out
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
@@ -135,19 +133,6 @@ def test_math_is_rendered(site, site_page):
     )
 
 
-def _included(target: str) -> str:
-    """The text pymdownx.snippets includes for `file` or `file:section`."""
-    match = SNIPPET_TARGET.match(target)
-    lines = (ROOT / match["file"]).read_text("utf-8").splitlines()
-    if match["section"]:
-        name = re.escape(match["section"])
-        start = next(i for i, line in enumerate(lines) if re.search(rf"\[start:{name}\]", line))
-        end = next(i for i, line in enumerate(lines) if re.search(rf"\[end:{name}\]", line))
-        lines = lines[start + 1 : end]
-    kept = [line for line in lines if not SECTION_MARKER.match(line)]
-    return textwrap.dedent("\n".join(kept))
-
-
 def _pasted(code: str) -> str:
     """Code as a reader pastes it: annotation markers gone, no trailing blanks."""
     code = ANNOTATION_MARKER.sub("", code)
@@ -163,7 +148,7 @@ def source_code_shown(source) -> list[str]:
         if block.executed_at_build and "source=" not in block.info:
             continue  # only the result is shown
         targets = block.snippet_targets
-        code = "\n".join(map(_included, targets)) if targets else block.body
+        code = "\n".join(map(included, targets)) if targets else block.body
         if block.executed_at_build:
             code = "\n".join(line for line in code.splitlines() if not HIDDEN_LINE.search(line))
         shown.append(_pasted(code))

@@ -22,7 +22,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from site_pages import DEFAULT_LANGUAGE, OTHER_LANGUAGE, ROOT
+
+from tests.support.pages import DEFAULT_LANGUAGE, OTHER_LANGUAGE, ROOT
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_driver import MODES, SearchBox, dump, load_queries, search_bytes, setup

@@ -7,7 +7,8 @@ import statistics
 import pytest
 from contributing import index as page
 from contributing.build_benchmark import RESULTS, SNIPPET_FILE, SNIPPET_PAGE
-from site_pages import DOCS, ROOT
+
+from tests.support.pages import DOCS, ROOT
 
 REPORT = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else None
 # The file is written by a run on an otherwise idle machine; until one is committed the page shows

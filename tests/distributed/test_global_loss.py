@@ -21,7 +21,8 @@ from distributed.global_loss import (
     normalizer,
     step_normalizer,
 )
-from site_pages import SNIPPETS
+
+from tests.support.pages import SNIPPETS
 
 TIMEOUT = 300  # seconds for a whole multi-process run; a hung rendezvous fails the test
 

@@ -11,7 +11,8 @@ import sys
 import textwrap
 
 import pytest
-from site_pages import SNIPPETS
+
+from tests.support.pages import SNIPPETS
 
 TIMEOUT = 300
 

@@ -20,7 +20,8 @@ from guide import calibration as cal
 from guide import experiment_report as lc
 from guide import experiment_run as cl
 from scipy.optimize import minimize_scalar
-from site_pages import SNIPPETS
+
+from tests.support.pages import SNIPPETS
 
 R = lc.load()
 

@@ -20,8 +20,9 @@ from losses.focal import focal_loss
 from losses.logit_adjustment import logit_adjusted_cross_entropy
 from losses.noisy_labels import generalized_cross_entropy, symmetric_cross_entropy
 from losses.poly import poly1_cross_entropy
-from site_pages import SNIPPETS
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss
+
+from tests.support.pages import SNIPPETS
 
 R = lc.load()
 LT_COUNTS = torch.tensor([100.0, 60, 36, 22, 13, 8, 5, 3, 2, 1])

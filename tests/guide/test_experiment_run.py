@@ -11,8 +11,9 @@ import pytest
 import torch
 from guide import calibration as cal
 from guide import experiment_run as cl
-from site_pages import SNIPPETS
 from sklearn.datasets import load_digits
+
+from tests.support.pages import SNIPPETS
 
 SCRIPT = SNIPPETS / "guide" / "experiment_run.py"
 COMMITTED = SNIPPETS / "guide" / "experiment_results.json"

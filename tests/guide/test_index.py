@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from guide import experiment_report as lc
 from guide import experiment_run as cl
-from site_pages import DOCS, SNIPPETS
+
+from tests.support.pages import DOCS, SNIPPETS
 
 PAGES = [DOCS / "guide" / "index.md", DOCS / "guide" / "index.en.md"]
 R = lc.load()

@@ -13,7 +13,8 @@ import sys
 import textwrap
 
 import pytest
-from site_pages import ROOT
+
+from tests.support.pages import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -235,7 +236,7 @@ def test_imported_snippets_follows_imports_between_snippet_files():
     found = hook.imported_snippets("import train_digits\n%matplotlib inline\n")
     assert found == {ROOT / "snippets/training/train_digits.py"}
     code = textwrap.dedent("""
-        from ddp_check import main
+        from distributed.ddp_check import main
     """)
     assert hook.imported_snippets(code) >= {
         ROOT / "snippets/distributed/ddp_check.py",

@@ -1,6 +1,6 @@
 import importlib.util
 
-from site_pages import ROOT
+from tests.support.pages import ROOT
 
 spec = importlib.util.spec_from_file_location(
     "japanese_line_breaks", ROOT / "hooks/japanese_line_breaks.py"

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 
 import markdown
 from markdown_exec import formatter, validator
-from site_pages import ROOT
+
+from tests.support.pages import ROOT
 
 HOOK = ROOT / "hooks/name_failing_page.py"
 spec = importlib.util.spec_from_file_location("name_failing_page", HOOK)

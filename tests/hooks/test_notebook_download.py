@@ -9,7 +9,8 @@ import importlib.util
 import json
 
 import pytest
-from site_pages import DOCS, ROOT, SNIPPETS
+
+from tests.support.pages import DOCS, ROOT, SNIPPETS
 
 spec = importlib.util.spec_from_file_location(
     "notebook_download", ROOT / "hooks/notebook_download.py"

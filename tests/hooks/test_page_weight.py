@@ -8,7 +8,8 @@ import re
 import matplotlib
 import pytest
 from PIL import Image
-from site_pages import ROOT
+
+from tests.support.pages import ROOT
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

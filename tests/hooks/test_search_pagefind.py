@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from site_pages import DOCS, ROOT, english_pages, japanese_pages
+from tests.support.pages import DOCS, ROOT, english_pages, japanese_pages
 
 spec = importlib.util.spec_from_file_location("search_pagefind", ROOT / "hooks/search_pagefind.py")
 hook = importlib.util.module_from_spec(spec)

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 import torch
-from losses.loss_properties import run_sections
-from site_pages import ROOT, SNIPPETS
+
+from tests.support.pages import ROOT, SNIPPETS
+from tests.support.sections import run_sections
 
 SCRIPT = SNIPPETS / "losses" / "benchmark.py"
 RESULTS = SNIPPETS / "losses" / "benchmark_results.json"

@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 from losses.class_balanced import class_balanced_weights
 from losses.focal import focal_loss
-from losses.loss_properties import (
+
+from tests.support.loss_properties import (
     check_all_ignored_like_cross_entropy,
     check_extreme_logits,
     check_gradcheck,

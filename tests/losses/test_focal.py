@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from losses.focal import FocalLoss, _true_class_log_prob, focal_loss, sigmoid_focal_loss
-from losses.loss_properties import (
+
+from tests.support.loss_properties import (
     check_all_ignored_like_cross_entropy,
     check_computes_in_float32,
     check_extreme_logits,
@@ -14,9 +15,9 @@ from losses.loss_properties import (
     check_reductions,
     check_spatial,
     make_batch,
-    run_sections,
 )
-from site_pages import SNIPPETS
+from tests.support.pages import SNIPPETS
+from tests.support.sections import run_sections
 
 GAMMAS = (0.0, 0.5, 1.0, 2.0, 5.0)
 WEIGHT = torch.tensor([0.2, 1.0, 3.0, 0.7], dtype=torch.float64)

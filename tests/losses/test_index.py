@@ -8,7 +8,8 @@ import inspect
 import itertools
 
 import pytest
-from site_pages import SNIPPETS
+
+from tests.support.pages import SNIPPETS
 
 # helper: the files that carry a copy of it (the first is the one the others copy)
 COPIES = {

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from losses.large_margin_softmax import CosineMarginHead, margin_logits
-from losses.loss_properties import run_sections
+
+from tests.support.sections import run_sections
 
 SNIPPET = Path(__file__).parents[2] / "snippets" / "losses" / "large_margin_softmax.py"
 KINDS = [

@@ -8,15 +8,16 @@ import torch.nn.functional as F
 from losses import ldam
 from losses.class_balanced import class_balanced_weights
 from losses.ldam import LDAMLoss
-from losses.loss_properties import (
+
+from tests.support.loss_properties import (
     check_computes_in_float32,
     check_extreme_logits,
     check_gradcheck,
     check_low_precision,
     check_spatial,
     make_batch,
-    run_sections,
 )
+from tests.support.sections import run_sections
 
 COUNTS = [5000, 500, 50, 5]
 

@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 from losses import logit_adjustment
 from losses.logit_adjustment import logit_adjusted_cross_entropy, post_hoc_logit_adjustment
-from losses.loss_properties import (
+
+from tests.support.loss_properties import (
     check_all_ignored_like_cross_entropy,
     check_computes_in_float32,
     check_extreme_logits,
@@ -15,8 +16,8 @@ from losses.loss_properties import (
     check_reductions,
     check_spatial,
     make_batch,
-    run_sections,
 )
+from tests.support.sections import run_sections
 
 SNIPPET = logit_adjustment.__file__
 PRIOR3 = torch.tensor([0.7, 0.2, 0.1], dtype=torch.float64)

@@ -6,16 +6,17 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from losses.loss_properties import (
+from losses.margin import crammer_singer_loss
+
+from tests.support.loss_properties import (
     check_extreme_logits,
     check_gradcheck,
     check_low_precision,
     check_reductions,
     check_spatial,
     make_batch,
-    run_sections,
 )
-from losses.margin import crammer_singer_loss
+from tests.support.sections import run_sections
 
 SNIPPET = Path(__file__).parents[2] / "snippets" / "losses" / "margin.py"
 

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from losses.loss_properties import run_sections
 from losses.neighbors import soft_nearest_neighbor_loss
+
+from tests.support.sections import run_sections
 
 SNIPPET = Path(__file__).parents[2] / "snippets" / "losses" / "neighbors.py"
 

@@ -7,16 +7,17 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from losses.loss_properties import (
+from losses.noisy_labels import generalized_cross_entropy, symmetric_cross_entropy
+
+from tests.support.loss_properties import (
     check_extreme_logits,
     check_gradcheck,
     check_low_precision,
     check_reductions,
     check_spatial,
     make_batch,
-    run_sections,
 )
-from losses.noisy_labels import generalized_cross_entropy, symmetric_cross_entropy
+from tests.support.sections import run_sections
 
 SNIPPET = Path(__file__).parents[2] / "snippets" / "losses" / "noisy_labels.py"
 LOSSES = {

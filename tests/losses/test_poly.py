@@ -3,7 +3,9 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from losses.loss_properties import (
+from losses.poly import poly1_cross_entropy
+
+from tests.support.loss_properties import (
     check_all_ignored_like_cross_entropy,
     check_computes_in_float32,
     check_extreme_logits,
@@ -14,7 +16,6 @@ from losses.loss_properties import (
     check_spatial,
     make_batch,
 )
-from losses.poly import poly1_cross_entropy
 
 EPSILONS = (-1.0, 0.0, 1.0, 2.0)
 WEIGHT = torch.tensor([0.2, 1.0, 3.0, 0.7], dtype=torch.float64)

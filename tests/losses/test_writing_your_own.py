@@ -4,8 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from losses.focal import focal_loss
-from losses.loss_properties import make_batch, run_sections
-from site_pages import SNIPPETS
+
+from tests.support.loss_properties import make_batch
+from tests.support.pages import SNIPPETS
+from tests.support.sections import run_sections
 
 SNIPPET = SNIPPETS / "losses" / "writing_your_own.py"  # a script: run its sections
 

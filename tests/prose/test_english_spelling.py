@@ -14,7 +14,8 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from site_pages import ROOT, SNIPPETS, english_pages, relative
+
+from tests.support.pages import ROOT, SNIPPETS, english_pages, relative
 
 CODESPELL = Path(sys.executable).with_name("codespell")
 FILES = [*english_pages(), ROOT / "README.md", *sorted(SNIPPETS.rglob("*.py"))]

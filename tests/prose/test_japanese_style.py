@@ -23,8 +23,9 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from prose.test_japanese_prose import commonmark
-from site_pages import japanese_pages, relative
+
+from tests.support.commonmark import commonmark
+from tests.support.pages import japanese_pages, relative
 
 KANA_KANJI = r"\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff"  # not ・
 JAPANESE = rf"[{KANA_KANJI}\u3000-\u303f\uff01-\uff60]"  # with full-width punctuation

@@ -11,7 +11,8 @@ import subprocess
 import sys
 
 import pytest
-from site_pages import SNIPPETS
+
+from tests.support.pages import SNIPPETS
 
 RESULTS = SNIPPETS / "scale" / "benchmark_results.json"
 SCRIPT = SNIPPETS / "scale" / "benchmark.py"
@@ -94,7 +95,7 @@ def test_the_cuda_option_refuses_to_run_without_cuda(tmp_path):
 
 
 def test_the_pages_quote_the_settings_of_the_committed_run(bench):
-    from site_pages import DOCS
+    from tests.support.pages import DOCS
 
     vocabs = sorted({r["vocab"] for r in bench["memory"]})
     ja = (DOCS / "scale" / "large_vocabulary.md").read_text(encoding="utf-8")

@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scale.distillation import SETTINGS, digits_split, distillation_loss, mlp, run_seed, train
-from site_pages import SNIPPETS
+
+from tests.support.pages import SNIPPETS
 
 RESULTS = SNIPPETS / "scale" / "distillation_results.json"
 MODELS = ("teacher", "student_labels", "student_distilled")
@@ -134,7 +135,7 @@ def test_the_seed_0_teacher_classifies_all_its_training_data_correctly():
 
 
 def test_the_pages_quote_the_settings_of_the_committed_run(run):
-    from site_pages import DOCS
+    from tests.support.pages import DOCS
 
     s = run["settings"]
     ja = (DOCS / "scale" / "distillation.md").read_text(encoding="utf-8")

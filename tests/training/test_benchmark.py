@@ -8,7 +8,8 @@ import json
 import statistics
 
 import pytest
-from site_pages import SNIPPETS
+
+from tests.support.pages import SNIPPETS
 
 RESULTS = SNIPPETS / "training" / "benchmark_results.json"
 

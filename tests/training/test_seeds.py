@@ -7,8 +7,9 @@ the CPU is deterministic, so a rerun of a seed must give exactly the recorded nu
 import json
 
 import pytest
-from site_pages import SNIPPETS
 from training.seeds import TEST_IMAGES, one_seed
+
+from tests.support.pages import SNIPPETS
 
 RESULTS = SNIPPETS / "training" / "seeds_results.json"
 

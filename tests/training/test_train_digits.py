@@ -9,9 +9,10 @@ import sys
 
 import pytest
 import torch
-from site_pages import SNIPPETS
 from torch import nn
 from training import train_digits as td
+
+from tests.support.pages import SNIPPETS
 
 SCRIPT = SNIPPETS / "training" / "train_digits.py"
 CPU = torch.device("cpu")

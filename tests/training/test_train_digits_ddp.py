@@ -12,9 +12,10 @@ import textwrap
 
 import pytest
 import torch
-from site_pages import SNIPPETS
 from torch.utils.data import DistributedSampler, TensorDataset
 from training import train_digits as td
+
+from tests.support.pages import SNIPPETS
 
 TIMEOUT = 300
 
@@ -30,7 +31,7 @@ def torchrun(*args, cwd, nproc=2):
         sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
         "--master_addr=127.0.0.1", f"--master_port={free_port()}", *map(str, args),
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(SNIPPETS / "training")}
+    env = {**os.environ, "PYTHONPATH": str(SNIPPETS)}
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT
     )
@@ -59,7 +60,7 @@ def test_evaluation_in_two_processes_equals_one_process(tmp_path):
             """
             import json, os
             import torch, torch.distributed as dist
-            import train_digits as td
+            from training import train_digits as td
 
             dist.init_process_group("gloo")
             torch.manual_seed(0)

@@ -8,7 +8,8 @@ asserted in test_train_digits.py (ce vs nll, raw logits into NLLLoss).
 import json
 
 import pytest
-from site_pages import DOCS, english_twin, relative
+
+from tests.support.pages import DOCS, english_twin, relative
 
 JAPANESE = DOCS / "training" / "train_digits.ipynb"
 NOTEBOOKS = [JAPANESE, english_twin(JAPANESE)]

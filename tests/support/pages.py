@@ -1,11 +1,33 @@
-"""Where the pages, their twins and their code live."""
+"""Where the pages, their twins and their code live, and the site's languages, read once from
+mkdocs.yml (the i18n plugin's `languages`: the default one is served at /, the other at /<it>/)."""
 
+from functools import cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SNIPPETS = ROOT / "snippets"
-DEFAULT_LANGUAGE, OTHER_LANGUAGE = "ja", "en"
+
+
+@cache
+def mkdocs_config() -> dict:
+    """mkdocs.yml as plain data (it uses no YAML tags)."""
+    return yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+
+
+def _languages() -> tuple[str, str]:
+    plugins = {next(iter(p)) if isinstance(p, dict) else p: p for p in mkdocs_config()["plugins"]}
+    languages = plugins["i18n"]["i18n"]["languages"]
+    default = [x["locale"] for x in languages if x.get("default")]
+    others = [x["locale"] for x in languages if not x.get("default")]
+    assert len(default) == 1 and len(others) == 1, "the tests expect two languages, one default"
+    return default[0], others[0]
+
+
+DEFAULT_LANGUAGE, OTHER_LANGUAGE = _languages()
+LANGUAGES = (DEFAULT_LANGUAGE, OTHER_LANGUAGE)
 
 
 def is_english(path: Path) -> bool:

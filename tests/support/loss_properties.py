@@ -7,14 +7,11 @@ are passed on to `loss` on every call (for example `gamma=2.0`). Checks that use
 or `ignore_index` pass them as keyword arguments, so give them only losses that accept them.
 A check returns nothing and fails with an AssertionError that says what went wrong.
 
-    from loss_properties import check_gradcheck, check_reductions
+    from tests.support.loss_properties import check_gradcheck, check_reductions
     check_gradcheck(my_loss, margin=1.0)
 """
 
-import re
-import textwrap
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -169,25 +166,3 @@ def check_spatial(loss: Loss, *, spatial=(3, 2), **kwargs) -> None:
     value = loss(logits, target, **kwargs)
     flat = loss(flat_logits, target.reshape(-1), **kwargs)
     torch.testing.assert_close(value.reshape(-1) if value.dim() else value, flat)
-
-
-SNIPPET_MARK = "-" * 2 + "8<" + "-" * 2  # spelled out so that this file holds no marker
-
-
-def run_sections(path, *names: str, namespace: dict | None = None) -> dict:
-    """Run the named sections of a snippet file in order, in one namespace, as a page's
-    markdown-exec session runs them; return the namespace (what the sections defined).
-
-    `namespace` holds what earlier blocks of the page defined (a fresh one by default); like a
-    page's session, it is updated in place, so later calls see what earlier calls defined.
-    """
-    text = Path(path).read_text(encoding="utf-8")
-    namespace = {} if namespace is None else namespace
-    namespace.setdefault("__name__", "__main__")
-    for name in names:
-        start = rf"^[ \t]*# {SNIPPET_MARK} \[start:{name}\]\n"
-        pattern = start + rf"(.*?)^[ \t]*# {SNIPPET_MARK} \[end:{name}\]"
-        match = re.search(pattern, text, flags=re.MULTILINE | re.DOTALL)
-        assert match, f"no section {name!r} in {path}"
-        exec(compile(textwrap.dedent(match.group(1)), f"{path}:{name}", "exec"), namespace)
-    return namespace
