@@ -386,6 +386,14 @@ def on_pre_page(page, config, files):
     return page
 
 
+CACHE_NOTE = {  # one per language of mkdocs.yml (tests/hooks/test_languages.py)
+    "ja": "このページの出力の一部は、以前の実行（{when}）のキャッシュです。"
+    "キャッシュを使わずに実行するには <code>.cache/execution/</code> を削除してください。",
+    "en": "Some outputs on this page come from the execution cache of an earlier run ({when}). "
+    "Delete <code>.cache/execution/</code> to execute everything again.",
+}
+
+
 def on_page_content(html, page, config, files):
     if _page is not None and _page.seconds:
         log.debug("%s: %.1f s executing code", page.file.src_uri, _page.seconds)
@@ -393,12 +401,5 @@ def on_page_content(html, page, config, files):
     if ran is None:
         return html
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ran))
-    japanese = config.theme.get("language") == "ja"
-    text = (
-        f"このページの出力の一部は、以前の実行（{when}）のキャッシュです。"
-        "キャッシュを使わずに実行するには <code>.cache/execution/</code> を削除してください。"
-        if japanese
-        else f"Some outputs on this page come from the execution cache of an earlier run ({when}). "
-        "Delete <code>.cache/execution/</code> to execute everything again."
-    )
+    text = CACHE_NOTE[config.theme["language"]].format(when=when)  # one per language of mkdocs.yml
     return f'<div class="admonition note execution-cache"><p>{text}</p></div>\n{html}'

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from mkdocs.plugins import event_priority
 
-EXPLANATION = {
+EXPLANATION = {  # one per language of mkdocs.yml (tests/hooks/test_languages.py)
     "ja": (
         "次のセルは、このノートブックが使う {files} を、"
         "ノートブックと同じフォルダーに書き出します。"
@@ -76,7 +76,7 @@ def self_contained(notebook: dict, snippets: Path, language: str) -> dict:
     if not modules:
         return notebook
     files = ", ".join(f"`{module.name}`" for module in modules)
-    explanation = EXPLANATION.get(language, EXPLANATION["en"]).format(files=files)
+    explanation = EXPLANATION[language].format(files=files)
     added = [{"cell_type": "markdown", "id": "download-note", "metadata": {}, "source": []}]
     added[0]["source"] = _lines(explanation)
     for module in modules:
@@ -105,7 +105,7 @@ def on_post_page(output, page, config):
     folder = PurePosixPath(page.file.src_uri).parent  # snippets/ mirrors docs/
     snippets = Path(config.config_file_path).resolve().parent / "snippets" / folder
     notebook = json.loads(source.read_text(encoding="utf-8"))
-    download = self_contained(notebook, snippets, config.theme.get("language", "en"))
+    download = self_contained(notebook, snippets, config.theme["language"])
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(download, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return output

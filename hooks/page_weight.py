@@ -56,7 +56,7 @@ _STYLE = re.compile(r"<style\b[^>]*>(.*?)</style>\s*", re.S)
 _TEXT_COMMENT = re.compile(r"<!--\s*(.*?)\s*-->", re.S)
 _SIZE = re.compile(r'\b(width|height)="([\d.]+)(pt|px)?"')
 
-_ALT_PREFIX = {"ja": "グラフ：", "en": "Plot: "}
+_ALT_PREFIX = {"ja": "グラフ：", "en": "Plot: "}  # one per language of mkdocs.yml
 # Matplotlib writes a comment before each drawn text; these name parts, not content.
 _NOT_LABELS = re.compile(r"^(?:Created with matplotlib.*|[-+−]?[\d.,]+(?:e[-+]?\d+)?%?)$")
 _TEX_COMMAND = re.compile(r"\\([A-Za-z]+)")
@@ -137,7 +137,7 @@ def alt_text(svg: str, language: str) -> str:
     described = ", ".join(labels)
     if len(described) > 200:
         described = described[:199].rstrip(", ") + "…"
-    return _ALT_PREFIX.get(language, _ALT_PREFIX["en"]) + (described or "matplotlib")
+    return _ALT_PREFIX[language] + (described or "matplotlib")
 
 
 class _Assets:
@@ -212,7 +212,7 @@ def extract_styles(content: str) -> tuple[str, str]:
 
 @event_priority(-100)  # after other hooks have finished the page's HTML
 def on_page_content(html_content, page, config, files):
-    language = config.theme.get("language", "en")
+    language = config.theme["language"]
     content = extract_figures(html_content, page.url, language)
     if getattr(page, "nb_url", None):  # a notebook page (mkdocs-jupyter sets nb_url)
         content, css = extract_styles(content)

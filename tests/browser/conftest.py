@@ -29,6 +29,8 @@ from tests.support.pages import (
     english_pages,
     is_english,
     japanese_pages,
+    language_of,
+    other_language,
     relative,
 )
 
@@ -101,7 +103,7 @@ def site_pages() -> list[SitePage]:
         SitePage(
             source=source,
             path=_url_path(source),
-            language=OTHER_LANGUAGE if is_english(source) else "ja",
+            language=language_of(source),
             twin_path=_url_path(_twin(source)),
         )
         for source in sorted(sources)
@@ -614,7 +616,7 @@ def _copy_every_code_block(tab) -> list[dict]:
 
 
 def _switch_language(tab, page: SitePage, network: Network) -> tuple[str | None, str | None]:
-    other = OTHER_LANGUAGE if page.language == "ja" else "ja"
+    other = other_language(page.language)
     start = tab.url
     link = tab.locator(f".md-header .md-select__link[hreflang='{other}']")
     if link.count() == 0:

@@ -7,7 +7,7 @@ opens; the screenshots of those visits are in test-artifacts/screenshots/.
 import pytest
 import yaml
 
-from tests.support.pages import ROOT
+from tests.support.pages import DEFAULT_LANGUAGE, ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +29,7 @@ def _overlap(a: dict, b: dict) -> bool:
 def _site_names() -> dict[str, set[str]]:
     """The names the header may show in each language: the site name and its short form."""
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
-    names = {"ja": {config["site_name"]}}
+    names = {DEFAULT_LANGUAGE: {config["site_name"]}}
     i18n = next(p["i18n"] for p in config["plugins"] if isinstance(p, dict) and "i18n" in p)
     for language in i18n["languages"]:
         if not language.get("default"):

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.support.markdown_blocks import code_blocks
+from tests.support.pages import other_language
 from tests.support.sections import included
 
 pytestmark = pytest.mark.browser
@@ -110,7 +111,7 @@ def test_title_is_drawn_with_real_glyphs(site, site_page):
 
 def test_language_switcher_lands_on_the_same_page(site, site_page):
     visit = site.on_desktop(site_page)
-    other = "en" if site_page.language == "ja" else "ja"
+    other = other_language(site_page.language)
     _fail_unless(visit.switched_to is not None, f"{visit.where()} has no language switcher")
     _fail_unless(
         visit.switched_to == site_page.twin_path and visit.switched_lang == other,

@@ -3,12 +3,13 @@ snippets/contributing/build_benchmark.py, and the page's table is made from them
 
 import json
 import statistics
+from pathlib import Path
 
 import pytest
 from contributing import index as page
 from contributing.build_benchmark import RESULTS, SNIPPET_FILE, SNIPPET_PAGE
 
-from tests.support.pages import DOCS, ROOT
+from tests.support.pages import DOCS, LANGUAGES, ROOT, language_of
 
 REPORT = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else None
 # The file is written by a run on an otherwise idle machine; until one is committed the page shows
@@ -55,8 +56,8 @@ def test_medians_and_ratio_are_those_of_the_recorded_builds():
 def test_every_page_with_code_executed_in_every_uncached_build():
     """With EXECUTION_CACHE=off both languages of a page execute: the log was parsed."""
     for spent in REPORT["executing_s"]["off"]:
-        languages = {"en" if page.endswith(".en.md") else "ja" for page in spent}
-        assert languages == {"ja", "en"} and len(spent) >= 10
+        languages = {language_of(Path(page)) for page in spent}
+        assert languages == set(LANGUAGES) and len(spent) >= 10
 
 
 @measured

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.support.pages import DOCS, ROOT, SNIPPETS
+from tests.support.pages import DEFAULT_LANGUAGE, DOCS, LANGUAGES, ROOT, SNIPPETS
 
 spec = importlib.util.spec_from_file_location(
     "notebook_download", ROOT / "hooks/notebook_download.py"
@@ -39,7 +39,7 @@ def test_the_notebook_ships_the_script_it_imports():
     assert hook.shipped_modules(load(), FOLDER) == [FOLDER / "train_digits.py"]
 
 
-@pytest.mark.parametrize("language", ["ja", "en"])
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_the_first_code_cell_writes_the_script_then_the_notebook_follows(language):
     notebook = load()
     original = copy.deepcopy(notebook)
@@ -54,9 +54,9 @@ def test_the_first_code_cell_writes_the_script_then_the_notebook_follows(languag
     note = next(c for c in download["cells"] if c["id"] == "download-note")
     assert "`train_digits.py`" in "".join(note["source"])
     japanese = any("\u3040" <= ch <= "\u30ff" for ch in "".join(note["source"]))
-    assert japanese == (language == "ja")
+    assert japanese == (language == DEFAULT_LANGUAGE)  # the default language is Japanese
 
 
 def test_a_notebook_that_imports_no_snippet_is_downloaded_as_it_is():
     notebook = load(DOCS / "contributing" / "notebook_check.ipynb")
-    assert hook.self_contained(notebook, FOLDER, "ja") is notebook
+    assert hook.self_contained(notebook, FOLDER, DEFAULT_LANGUAGE) is notebook

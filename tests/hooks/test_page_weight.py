@@ -9,7 +9,7 @@ import matplotlib
 import pytest
 from PIL import Image
 
-from tests.support.pages import ROOT
+from tests.support.pages import DEFAULT_LANGUAGE, OTHER_LANGUAGE, ROOT
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -89,7 +89,7 @@ def test_a_figure_becomes_an_img_of_a_file_and_other_svg_stays():
     icon = '<svg viewBox="0 0 24 24"><path d="M0 0h24"/></svg>'
     figure = line_plot()
     page = f"<p>{icon}</p><div class='plot'>{figure}</div>"
-    out = hook.extract_figures(page, "en/losses/focal/", "en")
+    out = hook.extract_figures(page, f"{OTHER_LANGUAGE}/losses/focal/", OTHER_LANGUAGE)
     assert icon in out and "<svg" not in out.replace(icon, "")
     img = re.search(r'<img class="plot" src="([^"]+)" width="(\d+)" height="(\d+)"[^>]*>', out)
     assert img, out
@@ -102,8 +102,8 @@ def test_a_figure_becomes_an_img_of_a_file_and_other_svg_stays():
 
 def test_the_same_figure_in_both_languages_is_one_file():
     figure = line_plot()
-    ja = hook.extract_figures(figure, "losses/focal/", "ja")
-    en = hook.extract_figures(figure, "en/losses/focal/", "en")
+    ja = hook.extract_figures(figure, "losses/focal/", DEFAULT_LANGUAGE)
+    en = hook.extract_figures(figure, f"{OTHER_LANGUAGE}/losses/focal/", OTHER_LANGUAGE)
     assert len(hook._assets.files) == 1
     assert 'alt="グラフ：' in ja and 'alt="Plot: ' in en
 
@@ -113,7 +113,7 @@ def test_a_base64_image_becomes_a_file():
 
     data = hook.render_png(line_plot())
     page = f'<img alt="x" src="data:image/png;base64,{base64.b64encode(data).decode()}"/>'
-    out = hook.extract_figures(page, "training/train_digits/", "ja")
+    out = hook.extract_figures(page, "training/train_digits/", DEFAULT_LANGUAGE)
     assert "data:image" not in out
     (path,) = hook._assets.files
     assert hook._assets.files[path] == data and f'src="../../{path}"' in out
@@ -134,7 +134,7 @@ def test_a_notebook_figure_given_as_a_data_uri_gets_the_same_choice():
         '<img alt="No description has been provided for this image" '
         f'src="data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()}"/>'
     )
-    out = hook.extract_figures(page, "training/train_digits/", "en")
+    out = hook.extract_figures(page, "training/train_digits/", OTHER_LANGUAGE)
     kind, data = hook.choose(svg)
     (path,) = hook._assets.files
     assert path.endswith(f".{kind}") and hook._assets.files[path] == data

@@ -3,7 +3,15 @@ import json
 import subprocess
 import sys
 
-from tests.support.pages import DOCS, ROOT, english_pages, japanese_pages
+from tests.support.pages import (
+    DEFAULT_LANGUAGE,
+    DOCS,
+    LANGUAGES,
+    OTHER_LANGUAGE,
+    ROOT,
+    english_pages,
+    japanese_pages,
+)
 
 spec = importlib.util.spec_from_file_location("search_pagefind", ROOT / "hooks/search_pagefind.py")
 hook = importlib.util.module_from_spec(spec)
@@ -59,8 +67,8 @@ def test_the_extended_pagefind_binary_ships_with_the_package():
 
 def test_the_built_site_has_one_pagefind_index_per_language(built_site):
     entry = json.loads((built_site / "pagefind" / "pagefind-entry.json").read_text("utf-8"))
-    pages = {"ja": japanese_pages() + japanese_pages(".ipynb")}
-    pages["en"] = english_pages() + english_pages(".ipynb")
+    pages = {DEFAULT_LANGUAGE: japanese_pages() + japanese_pages(".ipynb")}
+    pages[OTHER_LANGUAGE] = english_pages() + english_pages(".ipynb")
     for language, sources in pages.items():
         assert entry["languages"][language]["page_count"] == len(sources), language
 
@@ -84,7 +92,10 @@ def test_headings_of_the_article_weigh_more_than_its_text():
 def test_every_build_indexes_its_own_site_folder(tmp_path):
     """`mkdocs serve` builds into a temporary folder on every change and fires the same
     on_post_build; the hook indexes whatever folder the build wrote, offline."""
-    for language, folder in (("ja", tmp_path), ("en", tmp_path / "en")):
+    for language, folder in (
+        (DEFAULT_LANGUAGE, tmp_path),
+        (OTHER_LANGUAGE, tmp_path / OTHER_LANGUAGE),
+    ):
         folder.mkdir(exist_ok=True)
         page = ARTICLE.format(f"<h1>{language}</h1><p>交差エントロピー損失 cross-entropy</p>")
         (folder / "index.html").write_text(
@@ -96,7 +107,6 @@ def test_every_build_indexes_its_own_site_folder(tmp_path):
 
     hook.on_post_build(Config())
     entry = json.loads((tmp_path / "pagefind" / "pagefind-entry.json").read_text("utf-8"))
-    assert {language: index["page_count"] for language, index in entry["languages"].items()} == {
-        "ja": 1,
-        "en": 1,
-    }
+    assert {
+        language: index["page_count"] for language, index in entry["languages"].items()
+    } == dict.fromkeys(LANGUAGES, 1)

@@ -34,6 +34,15 @@ def is_english(path: Path) -> bool:
     return path.suffixes[-2:-1] == [f".{OTHER_LANGUAGE}"]
 
 
+def language_of(path: Path) -> str:
+    """The language a page source is written in (docs/x.md: the default, docs/x.en.md: en)."""
+    return OTHER_LANGUAGE if is_english(path) else DEFAULT_LANGUAGE
+
+
+def other_language(language: str) -> str:
+    return OTHER_LANGUAGE if language == DEFAULT_LANGUAGE else DEFAULT_LANGUAGE
+
+
 def japanese_pages(suffix: str = ".md") -> list[Path]:
     return sorted(p for p in DOCS.rglob(f"*{suffix}") if not is_english(p))
 
@@ -57,7 +66,7 @@ def markdown_sources() -> list[Path]:
 
 def built_page(site: Path, source: Path) -> Path:
     """The HTML file MkDocs writes for a page source (directory URLs)."""
-    language = OTHER_LANGUAGE if is_english(source) else DEFAULT_LANGUAGE
+    language = language_of(source)
     relative = source.relative_to(DOCS)
     stem = relative.name.split(".")[0]
     parts = relative.parent / ("" if stem == "index" else stem)
