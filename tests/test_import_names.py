@@ -21,6 +21,7 @@ import textwrap
 
 import pytest
 
+from tests.support.imports import imported_names as names_in
 from tests.support.markdown_blocks import code_blocks
 from tests.support.pages import DOCS, ROOT, SNIPPETS, relative
 
@@ -44,19 +45,10 @@ def python_sources() -> dict[str, str]:
 
 
 def imported_names(code: str) -> set[str]:
-    """The absolute module names `code` imports, including `package.name` of `from package
-    import name` (which may be a module)."""
     try:
-        tree = ast.parse(code)
+        return names_in(ast.parse(code))
     except SyntaxError:
         return set()
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
-    return names
 
 
 def snippet_file(name: str, base) -> str | None:

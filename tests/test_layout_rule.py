@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import pytest
 
+from tests.support.imports import imported_names
 from tests.support.pages import DOCS, ROOT, SNIPPETS, is_english
 
 TESTS = ROOT / "tests"
@@ -114,6 +115,12 @@ EXCEPTIONS: list[Row] = [
          "tests/test_translation_parity.py", "tests/test_layout_rule.py", "tests/test_nav.py"),
         "site-wide", None,
         "the gates every page passes (the contributor page lists them with their commands)",
+    ),
+    Row(
+        ("tests/test_import_names.py",),
+        "site-wide", None,
+        "the import rule of snippets/ (each file under one name, its path from the snippets "
+        "root), checked over every page, snippet and test at once",
     ),
 ]
 # fmt: on
@@ -231,14 +238,8 @@ def _python(code: str) -> ast.Module:
 
 def _imported(tree: ast.Module, folder: Path) -> set[Path]:
     """snippets/ files a module imports: dotted from snippets/, or bare from any folder."""
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
     found = set()
-    for name in names:
+    for name in imported_names(tree):
         relative = Path(*name.split("."))
         for candidate in (SNIPPETS / f"{relative}.py", folder / f"{relative}.py"):
             if candidate.is_file():

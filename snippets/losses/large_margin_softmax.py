@@ -16,7 +16,7 @@ KINDS = ("arcface", "cosface")
 
 
 def describe(value):
-    return f"dtype {value.dtype}" if isinstance(value, torch.Tensor) else type(value).__name__
+    return str(value.dtype) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
 def check_settings(kind, scale, margin):
@@ -43,10 +43,10 @@ def check_labels(labels, batch, classes):
     if torch.compiler.is_compiling() or labels.device.type in ("cuda", "mps", "meta"):
         # Compiled, reading the data would break the graph; on CUDA or MPS, the host would wait
         # for the device. torch._assert_async checks on the device (CPU, CUDA, MPS kernels).
-        torch._assert_async(~outside.any(), "labels must hold class indices in [0, C)")
+        torch._assert_async(~outside.any(), "labels must be in [0, C)")
     elif outside.any():  # eager: CPU (no device to wait for), or another device
         raise IndexError(
-            f"labels holds class index {labels[outside][0].item()}, outside [0, {classes})"
+            f"labels {labels[outside][0].item()} is out of bounds: labels must be in [0, {classes})"
         )
 
 

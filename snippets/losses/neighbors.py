@@ -11,7 +11,7 @@ LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def describe(value):
-    return f"dtype {value.dtype}" if isinstance(value, torch.Tensor) else type(value).__name__
+    return str(value.dtype) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
 def check_embeddings_and_labels(embeddings, labels):

@@ -13,7 +13,7 @@ LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def describe(value):
-    return f"dtype {value.dtype}" if isinstance(value, torch.Tensor) else type(value).__name__
+    return str(value.dtype) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
 def check_logits_and_target(input, target):
@@ -21,36 +21,35 @@ def check_logits_and_target(input, target):
     if not isinstance(input, torch.Tensor) or not input.is_floating_point():
         raise ValueError(f"input must be a floating-point tensor of logits, got {describe(input)}")
     if input.dim() < 2:
-        raise ValueError(
-            f"input must have shape (N, C) or (N, C, d1, ..., dk), got {tuple(input.shape)}"
-        )
+        raise ValueError(f"input must have shape (N, C, d1, ..., dk), got {tuple(input.shape)}")
     integer = isinstance(target, torch.Tensor) and not (
         target.is_floating_point() or target.is_complex() or target.dtype == torch.bool
     )
     if not integer:
-        raise ValueError(f"target must hold integer class indices, got {describe(target)}")
+        raise ValueError(
+            f"target must hold integer class indices (torch.int64), got {describe(target)}"
+        )
     expected = (input.shape[0], *input.shape[2:])
     if tuple(target.shape) != expected:
         raise ValueError(
-            f"target has shape {tuple(target.shape)}, but input of shape "
-            f"{tuple(input.shape)} needs target shape {expected}"
+            f"target must have shape {expected} for input of shape {tuple(input.shape)}, "
+            f"got {tuple(target.shape)}"
         )
     classes = input.shape[1]
     outside = (target < 0) | (target >= classes)
     if torch.compiler.is_compiling() or target.device.type in ("cuda", "mps", "meta"):
         # Compiled, reading the data would break the graph; on CUDA or MPS, the host would wait
         # for the device. torch._assert_async checks on the device (CPU, CUDA, MPS kernels).
-        torch._assert_async(~outside.any(), "target must hold class indices in [0, C)")
+        torch._assert_async(~outside.any(), "target must be in [0, C)")
     elif outside.any():  # eager: CPU (no device to wait for), or another device
         raise IndexError(
-            f"target holds class index {target[outside][0].item()}, "
-            f"outside [0, {classes}) for input with C={classes} classes"
+            f"target {target[outside][0].item()} is out of bounds: target must be in [0, {classes})"
         )
 
 
 def check_reduction(reduction):
     if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
 
 
 def reduce(loss, reduction):

@@ -6,15 +6,7 @@ import torch.nn.functional as F
 from losses.class_balanced import class_balanced_weights
 from losses.focal import focal_loss
 
-from tests.support.loss_properties import (
-    check_all_ignored_like_cross_entropy,
-    check_extreme_logits,
-    check_gradcheck,
-    check_ignore_index,
-    check_low_precision,
-    check_reductions,
-    make_batch,
-)
+from tests.support import loss_properties as props
 
 COUNTS = [5000, 500, 50, 5]
 
@@ -43,7 +35,7 @@ def test_beta_zero_gives_uniform_weights_and_plain_cross_entropy():
         torch.testing.assert_close(
             class_balanced_weights(COUNTS, beta=beta), torch.ones(4), atol=2e-3, rtol=0
         )
-    logits, target = make_batch(8, 4, dtype=torch.float32)
+    logits, target = props.make_batch(8, 4, dtype=torch.float32)
     uniform = class_balanced_weights(COUNTS, beta=0.0)
     torch.testing.assert_close(
         F.cross_entropy(logits, target, weight=uniform), F.cross_entropy(logits, target)
@@ -99,21 +91,23 @@ def test_accepts_lists_and_tensors_of_any_numeric_dtype():
 def test_weighted_cross_entropy_properties():
     # As weight= of the focal loss, the focal loss keeps every property.
     weight = class_balanced_weights([50, 20, 5], beta=0.99).double()
-    check_gradcheck(focal_loss, weight=weight)
-    logits, target = make_batch(6, 3)
+    props.check_gradcheck(focal_loss, weight=weight)
+    logits, target = props.make_batch(6, 3)
     target[1] = -100
     valid = target != -100
-    check_reductions(
+    props.check_reductions(
         focal_loss,
         logits,
         target,
         denominator=weight[target.clamp_min(0)][valid].sum(),
         weight=weight,
     )
-    check_ignore_index(focal_loss, logits, target, weight=weight)
-    check_all_ignored_like_cross_entropy(focal_loss, c=3, weight=weight.float())
-    check_extreme_logits(focal_loss, c=3, weight=weight.float())
-    check_low_precision(focal_loss, torch.bfloat16, weight=class_balanced_weights([9, 8, 7, 3, 1]))
+    props.check_ignore_index(focal_loss, logits, target, weight=weight)
+    props.check_all_ignored_like_cross_entropy(focal_loss, c=3, weight=weight.float())
+    props.check_extreme_logits(focal_loss, c=3, weight=weight.float())
+    props.check_low_precision(
+        focal_loss, torch.bfloat16, weight=class_balanced_weights([9, 8, 7, 3, 1])
+    )
 
 
 @pytest.mark.parametrize(
@@ -155,7 +149,7 @@ def test_expm1_keeps_digits_that_one_minus_beta_to_the_n_loses():
 
 
 def test_scaling_every_weight_leaves_the_weighted_mean_unchanged():
-    logits, target = make_batch(8, 4, dtype=torch.float32)
+    logits, target = props.make_batch(8, 4, dtype=torch.float32)
     weight = class_balanced_weights(COUNTS, beta=0.99)
     torch.testing.assert_close(
         F.cross_entropy(logits, target, weight=7.5 * weight),
@@ -168,7 +162,7 @@ def test_scaling_every_weight_leaves_the_weighted_mean_unchanged():
 
 
 def test_weighted_cross_entropy_scales_loss_and_gradient_by_the_class_weight():
-    logits, target = make_batch(6, 4)
+    logits, target = props.make_batch(6, 4)
     weight = class_balanced_weights(COUNTS, beta=0.999).double()
     a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
     weighted = F.cross_entropy(a, target, weight=weight, reduction="none")

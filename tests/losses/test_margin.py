@@ -8,14 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from losses.margin import crammer_singer_loss
 
-from tests.support.loss_properties import (
-    check_extreme_logits,
-    check_gradcheck,
-    check_low_precision,
-    check_reductions,
-    check_spatial,
-    make_batch,
-)
+from tests.support import loss_properties as props
 from tests.support.sections import run_sections
 
 SNIPPET = Path(__file__).parents[2] / "snippets" / "losses" / "margin.py"
@@ -45,42 +38,42 @@ def loop_weston_watkins(logits, target, margin=1.0, p=1, weight=None):
 
 @pytest.mark.parametrize("margin", [0.0, 1.0, 2.5])
 def test_gradcheck_float64(margin):
-    check_gradcheck(crammer_singer_loss, margin=margin)
-    check_gradcheck(crammer_singer_loss, margin=margin, spatial=(2, 3), reduction="none")
-    check_gradcheck(crammer_singer_loss, margin=margin, c=5, reduction="sum")
+    props.check_gradcheck(crammer_singer_loss, margin=margin)
+    props.check_gradcheck(crammer_singer_loss, margin=margin, spatial=(2, 3), reduction="none")
+    props.check_gradcheck(crammer_singer_loss, margin=margin, c=5, reduction="sum")
 
 
 @pytest.mark.parametrize("margin", [0.0, 0.5, 1.0, 3.0])
 @pytest.mark.parametrize("spatial", [(), (3,), (2, 2)])
 def test_matches_a_loop_implementation(margin, spatial):
-    logits, target = make_batch(6, 5, *spatial, scale=2.0)
+    logits, target = props.make_batch(6, 5, *spatial, scale=2.0)
     actual = crammer_singer_loss(logits, target, margin=margin, reduction="none")
     torch.testing.assert_close(actual, loop_crammer_singer(logits, target, margin))
 
 
 @pytest.mark.parametrize("spatial", [(), (3, 2)])
 def test_reductions_agree(spatial):
-    logits, target = make_batch(5, 4, *spatial, scale=2.0)
-    check_reductions(crammer_singer_loss, logits, target)
+    logits, target = props.make_batch(5, 4, *spatial, scale=2.0)
+    props.check_reductions(crammer_singer_loss, logits, target)
 
 
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_spatial_input_equals_flattened(reduction):
-    check_spatial(crammer_singer_loss, reduction=reduction)
+    props.check_spatial(crammer_singer_loss, reduction=reduction)
 
 
 def test_extreme_float32_logits_give_finite_loss_and_gradient():
-    check_extreme_logits(crammer_singer_loss)
+    props.check_extreme_logits(crammer_singer_loss)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_low_precision_input(dtype):
-    check_low_precision(crammer_singer_loss, dtype)
-    check_low_precision(crammer_singer_loss, dtype, spatial=(2,), reduction="none")
+    props.check_low_precision(crammer_singer_loss, dtype)
+    props.check_low_precision(crammer_singer_loss, dtype, spatial=(2,), reduction="none")
 
 
 def test_integer_targets_of_other_dtypes_work():
-    logits, target = make_batch(4, 3)
+    logits, target = props.make_batch(4, 3)
     expected = crammer_singer_loss(logits, target)
     for dtype in (torch.int32, torch.uint8, torch.int16):
         torch.testing.assert_close(crammer_singer_loss(logits, target.to(dtype)), expected)
@@ -88,7 +81,7 @@ def test_integer_targets_of_other_dtypes_work():
 
 def test_bounds_relative_to_weston_watkins():
     # Crammer-Singer takes the largest of the C - 1 hinge terms that Weston-Watkins sums.
-    logits, target = make_batch(50, 6, scale=2.0)
+    logits, target = props.make_batch(50, 6, scale=2.0)
     cs = crammer_singer_loss(logits, target, reduction="none")
     ww = loop_weston_watkins(logits, target)
     assert torch.all(cs <= ww + 1e-12)
@@ -121,7 +114,7 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize(("argument", "error", "call"), BAD_INPUTS)
 def test_bad_input_raises_and_names_the_argument(argument, error, call):
-    logits, target = make_batch(5, 4)
+    logits, target = props.make_batch(5, 4)
     with pytest.raises(error, match=argument):
         call(logits, target)
 
@@ -132,7 +125,7 @@ def test_bad_input_raises_and_names_the_argument(argument, error, call):
 @pytest.mark.parametrize("p", [1, 2])
 @pytest.mark.parametrize("margin", [1.0, 0.3, 2.0])
 def test_multi_margin_loss_is_weston_watkins_divided_by_c(p, margin):
-    logits, target = make_batch(7, 5, scale=2.0)
+    logits, target = props.make_batch(7, 5, scale=2.0)
     C = logits.shape[1]
     actual = nn.MultiMarginLoss(p=p, margin=margin, reduction="none")(logits, target)
     ww = loop_weston_watkins(logits, target, margin, p)
@@ -141,20 +134,20 @@ def test_multi_margin_loss_is_weston_watkins_divided_by_c(p, margin):
 
 
 def test_multi_margin_loss_p_other_than_1_or_2_raises():
-    logits, target = make_batch(3, 4)
+    logits, target = props.make_batch(3, 4)
     with pytest.raises(ValueError, match="only p == 1 and p == 2 supported"):
         nn.MultiMarginLoss(p=3)(logits, target)
 
 
 def test_multi_margin_loss_weight_multiplies_by_weight_of_the_true_class():
-    logits, target = make_batch(7, 4, scale=2.0)
+    logits, target = props.make_batch(7, 4, scale=2.0)
     weight = torch.tensor([1.0, 4.0, 0.5, 2.0], dtype=torch.float64)
     weighted = nn.MultiMarginLoss(weight=weight, reduction="none")(logits, target)
     torch.testing.assert_close(weighted, loop_weston_watkins(logits, target, weight=weight) / 4)
 
 
 def test_multi_margin_loss_mean_does_not_divide_by_the_weight_sum():
-    logits, target = make_batch(7, 4, scale=2.0)
+    logits, target = props.make_batch(7, 4, scale=2.0)
     weight = torch.tensor([1.0, 4.0, 0.5, 2.0], dtype=torch.float64)
     terms = nn.MultiMarginLoss(weight=weight, reduction="none")(logits, target)
     mean = nn.MultiMarginLoss(weight=weight)(logits, target)
@@ -167,7 +160,7 @@ def test_multi_margin_loss_mean_does_not_divide_by_the_weight_sum():
 
 
 def test_multi_margin_loss_limits_on_this_build():
-    logits, target = make_batch(5, 4, dtype=torch.float32)
+    logits, target = props.make_batch(5, 4, dtype=torch.float32)
     with pytest.raises(RuntimeError, match="Expected non-empty vector or matrix"):
         F.multi_margin_loss(torch.randn(2, 4, 3), torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(RuntimeError, match="target out of range"):
@@ -249,7 +242,7 @@ def test_gradient_of_the_plot_matches_the_formulas():
 
 
 def test_hinge_gradients_are_at_most_one_in_magnitude():
-    logits, target = make_batch(20, 6, scale=50.0)  # badly wrong samples included
+    logits, target = props.make_batch(20, 6, scale=50.0)  # badly wrong samples included
     logits.requires_grad_(True)
     for loss_fn in (F.multi_margin_loss, crammer_singer_loss):
         (gradient,) = torch.autograd.grad(loss_fn(logits, target, reduction="sum"), logits)

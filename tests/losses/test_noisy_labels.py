@@ -9,14 +9,7 @@ import torch
 import torch.nn.functional as F
 from losses.noisy_labels import generalized_cross_entropy, symmetric_cross_entropy
 
-from tests.support.loss_properties import (
-    check_extreme_logits,
-    check_gradcheck,
-    check_low_precision,
-    check_reductions,
-    check_spatial,
-    make_batch,
-)
+from tests.support import loss_properties as props
 from tests.support.sections import run_sections
 
 SNIPPET = Path(__file__).parents[2] / "snippets" / "losses" / "noisy_labels.py"
@@ -40,14 +33,14 @@ def p_true(logits, target):
 
 @pytest.mark.parametrize(("loss", "kwargs"), CASES, ids=IDS)
 def test_gradcheck_float64(loss, kwargs):
-    check_gradcheck(loss, **kwargs)
-    check_gradcheck(loss, spatial=(2, 3), reduction="none", **kwargs)
+    props.check_gradcheck(loss, **kwargs)
+    props.check_gradcheck(loss, spatial=(2, 3), reduction="none", **kwargs)
 
 
 @pytest.mark.parametrize("spatial", [(), (3,), (2, 2)])
 @pytest.mark.parametrize("q", [0.1, 0.5, 0.7, 1.0])
 def test_gce_matches_its_formula(q, spatial):
-    logits, target = make_batch(6, 5, *spatial, scale=2.0)
+    logits, target = props.make_batch(6, 5, *spatial, scale=2.0)
     expected = (1 - p_true(logits, target) ** q) / q
     actual = generalized_cross_entropy(logits, target, q=q, reduction="none")
     torch.testing.assert_close(actual, expected)
@@ -56,7 +49,7 @@ def test_gce_matches_its_formula(q, spatial):
 @pytest.mark.parametrize("spatial", [(), (2, 2)])
 @pytest.mark.parametrize(("alpha", "beta", "log_zero"), [(0.1, 1.0, -4.0), (6.0, 0.1, -2.5)])
 def test_sce_matches_its_formula(alpha, beta, log_zero, spatial):
-    logits, target = make_batch(6, 5, *spatial, scale=2.0)
+    logits, target = props.make_batch(6, 5, *spatial, scale=2.0)
     p_y = p_true(logits, target)
     probs = torch.softmax(logits.double(), dim=1)
     one_hot = F.one_hot(target, 5).movedim(-1, 1).double()
@@ -73,26 +66,26 @@ def test_sce_matches_its_formula(alpha, beta, log_zero, spatial):
 @pytest.mark.parametrize(("loss", "kwargs"), CASES, ids=IDS)
 @pytest.mark.parametrize("spatial", [(), (3, 2)])
 def test_reductions_agree(loss, kwargs, spatial):
-    logits, target = make_batch(5, 4, *spatial, scale=2.0)
-    check_reductions(loss, logits, target, **kwargs)
+    logits, target = props.make_batch(5, 4, *spatial, scale=2.0)
+    props.check_reductions(loss, logits, target, **kwargs)
 
 
 @pytest.mark.parametrize(("loss", "kwargs"), CASES, ids=IDS)
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_spatial_input_equals_flattened(loss, kwargs, reduction):
-    check_spatial(loss, reduction=reduction, **kwargs)
+    props.check_spatial(loss, reduction=reduction, **kwargs)
 
 
 @pytest.mark.parametrize(("loss", "kwargs"), CASES, ids=IDS)
 def test_extreme_float32_logits_give_finite_loss_and_gradient(loss, kwargs):
-    check_extreme_logits(loss, **kwargs)
+    props.check_extreme_logits(loss, **kwargs)
 
 
 @pytest.mark.parametrize(("loss", "kwargs"), CASES, ids=IDS)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_low_precision_input(loss, kwargs, dtype):
-    check_low_precision(loss, dtype, **kwargs)
-    check_low_precision(loss, dtype, spatial=(2,), reduction="none", **kwargs)
+    props.check_low_precision(loss, dtype, **kwargs)
+    props.check_low_precision(loss, dtype, spatial=(2,), reduction="none", **kwargs)
 
 
 # --- limits and bounds the page states -------------------------------------------------------
@@ -100,7 +93,7 @@ def test_low_precision_input(loss, kwargs, dtype):
 
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_gce_tends_to_cross_entropy_as_q_goes_to_zero(reduction):
-    logits, target = make_batch(8, 6, scale=3.0)
+    logits, target = props.make_batch(8, 6, scale=3.0)
     ce = F.cross_entropy(logits, target, reduction=reduction)
     gaps = [
         (generalized_cross_entropy(logits, target, q=q, reduction=reduction) - ce).abs().max()
@@ -116,7 +109,7 @@ def test_gce_tends_to_cross_entropy_as_q_goes_to_zero(reduction):
 
 
 def test_gce_q1_is_one_minus_p_y_and_half_the_mae():
-    logits, target = make_batch(8, 6, scale=3.0)
+    logits, target = props.make_batch(8, 6, scale=3.0)
     gce = generalized_cross_entropy(logits, target, q=1.0, reduction="none")
     p_y = p_true(logits, target)
     torch.testing.assert_close(gce, 1 - p_y)
@@ -127,13 +120,13 @@ def test_gce_q1_is_one_minus_p_y_and_half_the_mae():
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_sce_alpha_1_beta_0_is_cross_entropy(reduction):
     for spatial in ((), (3, 2)):
-        logits, target = make_batch(6, 5, *spatial, scale=3.0)
+        logits, target = props.make_batch(6, 5, *spatial, scale=3.0)
         sce = symmetric_cross_entropy(logits, target, alpha=1.0, beta=0.0, reduction=reduction)
         torch.testing.assert_close(sce, F.cross_entropy(logits, target, reduction=reduction))
 
 
 def test_rce_is_minus_log_zero_times_one_minus_p_y():
-    logits, target = make_batch(8, 6, scale=3.0)
+    logits, target = props.make_batch(8, 6, scale=3.0)
     for log_zero in (-4.0, -1.0, math.log(1e-4)):
         rce = symmetric_cross_entropy(
             logits, target, alpha=0.0, beta=1.0, log_zero=log_zero, reduction="none"
@@ -142,7 +135,7 @@ def test_rce_is_minus_log_zero_times_one_minus_p_y():
 
 
 def test_log_zero_and_beta_only_act_through_their_product():
-    logits, target = make_batch(8, 6, scale=3.0)
+    logits, target = props.make_batch(8, 6, scale=3.0)
     a = symmetric_cross_entropy(logits, target, alpha=0.3, beta=2.0, log_zero=-4.0)
     b = symmetric_cross_entropy(logits, target, alpha=0.3, beta=1.0, log_zero=-8.0)
     torch.testing.assert_close(a, b)
@@ -164,7 +157,7 @@ def test_bounds_gce_by_1_over_q_and_rce_by_minus_beta_log_zero():
 def test_gradient_with_respect_to_the_true_logit():
     """dGCE/dz_y = -p_y**q (1 - p_y): CE's -(1 - p_y) scaled by p_y**q.
     dRCE/dz_y = log_zero * p_y (1 - p_y)."""
-    logits, target = make_batch(6, 5, scale=2.0)
+    logits, target = props.make_batch(6, 5, scale=2.0)
     logits.requires_grad_(True)
     p_y = p_true(logits.detach(), target)
     onehot = F.one_hot(target, 5).bool()
@@ -204,14 +197,14 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("loss", [generalized_cross_entropy, symmetric_cross_entropy])
 @pytest.mark.parametrize(("argument", "error", "call"), BAD_INPUTS)
 def test_bad_input_raises_and_names_the_argument(loss, argument, error, call):
-    logits, target = make_batch(5, 4)
+    logits, target = props.make_batch(5, 4)
     with pytest.raises(error, match=argument):
         call(loss, logits, target)
 
 
 @pytest.mark.parametrize("q", [0.0, -0.5, 1.5, float("nan")])
 def test_q_outside_0_1_raises(q):
-    logits, target = make_batch(5, 4)
+    logits, target = props.make_batch(5, 4)
     with pytest.raises(ValueError, match="q must be in"):
         generalized_cross_entropy(logits, target, q=q)
 
@@ -227,7 +220,7 @@ def test_q_outside_0_1_raises(q):
     ],
 )
 def test_bad_sce_settings_raise(argument, kwargs):
-    logits, target = make_batch(5, 4)
+    logits, target = props.make_batch(5, 4)
     with pytest.raises(ValueError, match=argument):
         symmetric_cross_entropy(logits, target, **kwargs)
 
@@ -266,7 +259,7 @@ def test_gce_converges_to_cross_entropy_without_cancellation():
     # The page: with expm1, GCE tends to CE as q -> 0 without losing digits; the gap that
     # remains is the mathematical one, about q (log p_y)**2 / 2. A naive 1 - exp(q log p_y)
     # loses digits at small q.
-    logits, target = make_batch(8, 6, scale=3.0)
+    logits, target = props.make_batch(8, 6, scale=3.0)
     logits = logits.double()
     log_p = p_true(logits, target).log()
     ce = -log_p

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from losses.focal import focal_loss
 
-from tests.support.loss_properties import make_batch
+from tests.support import loss_properties as props
 from tests.support.pages import SNIPPETS
 from tests.support.sections import run_sections
 
@@ -18,7 +18,7 @@ def blog_focal_loss():
 
 
 def test_gather_with_a_one_dimensional_index_fails(blog_focal_loss):
-    logits, target = make_batch(4, 3)
+    logits, target = props.make_batch(4, 3)
     with pytest.raises(
         RuntimeError, match="Index tensor must have the same number of dimensions as input tensor"
     ):
@@ -26,7 +26,7 @@ def test_gather_with_a_one_dimensional_index_fails(blog_focal_loss):
 
 
 def test_unreduced_output_cannot_be_backpropagated(blog_focal_loss):
-    logits, target = make_batch(4, 3)
+    logits, target = props.make_batch(4, 3)
     loss = blog_focal_loss(logits.requires_grad_(), target.view(-1, 1))
     assert loss.shape == (4, 1)
     with pytest.raises(
@@ -36,7 +36,7 @@ def test_unreduced_output_cannot_be_backpropagated(blog_focal_loss):
 
 
 def test_ignore_index_is_an_out_of_bounds_index_there(blog_focal_loss):
-    logits, _ = make_batch(4, 3)
+    logits, _ = props.make_batch(4, 3)
     with pytest.raises(
         RuntimeError, match="index -100 is out of bounds for dimension 1 with size 3"
     ):
@@ -56,7 +56,7 @@ def test_log_of_softmax_underflows_where_log_softmax_does_not(blog_focal_loss):
 
 
 def test_scalar_alpha_is_the_same_factor_for_every_sample(blog_focal_loss):
-    logits, target = make_batch(6, 3)
+    logits, target = props.make_batch(6, 3)
     ratio = blog_focal_loss(logits, target.view(-1, 1), alpha=0.25) / blog_focal_loss(
         logits, target.view(-1, 1), alpha=1.0
     )
@@ -89,7 +89,7 @@ def test_every_verification_section_prints_true(capsys):
 
 
 def test_the_gamma_zero_limit_holds_for_values_and_gradients_with_spatial_input():
-    logits, target = make_batch(6, 4, 3, dtype=torch.float32)
+    logits, target = props.make_batch(6, 4, 3, dtype=torch.float32)
     target[0, 0] = -100
     weight = torch.tensor([0.5, 1.0, 2.0, 1.0])
     a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
@@ -155,7 +155,7 @@ def test_limits_named_on_the_page():
     from losses.large_margin_softmax import margin_logits
     from losses.noisy_labels import generalized_cross_entropy, symmetric_cross_entropy
 
-    logits, target = make_batch(7, 4, scale=3.0)
+    logits, target = props.make_batch(7, 4, scale=3.0)
     ce = F.cross_entropy(logits, target)
     sce = symmetric_cross_entropy(logits, target, alpha=1.0, beta=0.0)
     torch.testing.assert_close(sce, ce)

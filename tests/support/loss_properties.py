@@ -11,6 +11,7 @@ A check returns nothing and fails with an AssertionError that says what went wro
     check_gradcheck(my_loss, margin=1.0)
 """
 
+import re
 from collections.abc import Callable
 
 import torch
@@ -64,6 +65,20 @@ def check_reductions(
     torch.testing.assert_close(total, none.sum())
     expected = total / (none.numel() if denominator is None else denominator)
     torch.testing.assert_close(mean, torch.as_tensor(expected, dtype=mean.dtype))
+
+
+def check_reductions_with_an_ignored_element(
+    loss: Loss, *spatial: int, weight: Tensor | None = None, **kwargs
+) -> None:
+    """check_reductions on a batch (6, 4, *spatial) with one ignored element (-100): "mean"
+    divides by the number of kept elements, and with `weight` by the sum of their weights."""
+    logits, target = make_batch(6, 4, *spatial)
+    target.view(-1)[1] = -100
+    valid = target != -100
+    check_reductions(loss, logits, target, denominator=valid.sum(), **kwargs)
+    if weight is not None:
+        denominator = weight[target.clamp_min(0)][valid].sum()
+        check_reductions(loss, logits, target, denominator=denominator, weight=weight, **kwargs)
 
 
 def check_ignore_index(
@@ -166,3 +181,77 @@ def check_spatial(loss: Loss, *, spatial=(3, 2), **kwargs) -> None:
     value = loss(logits, target, **kwargs)
     flat = loss(flat_logits, target.reshape(-1), **kwargs)
     torch.testing.assert_close(value.reshape(-1) if value.dim() else value, flat)
+
+
+def _bad_input() -> dict[str, tuple[Callable[[Loss], object], type, str]]:
+    logits, target = make_batch(4, 3, dtype=torch.float32)
+    spatial = torch.randn(2, 3, 4)
+    return {
+        "float target": (
+            lambda loss: loss(logits, target.float()),
+            ValueError,
+            r"^target must hold integer class indices \(torch\.int64\), got torch\.float32$",
+        ),
+        "bool target": (
+            lambda loss: loss(logits, target.bool()),
+            ValueError,
+            r"^target must hold integer class indices \(torch\.int64\), got torch\.bool$",
+        ),
+        "class index C": (
+            lambda loss: loss(logits, torch.tensor([0, 1, 3, 1])),
+            IndexError,
+            r"^target 3 is out of bounds: target must be in \[0, 3\)",
+        ),
+        "negative class index": (
+            lambda loss: loss(logits, torch.tensor([0, -1, 2, 1])),
+            IndexError,
+            r"^target -1 is out of bounds: target must be in \[0, 3\)",
+        ),
+        "target of another length": (
+            lambda loss: loss(logits, torch.tensor([0, 1, 2])),
+            ValueError,
+            r"^target must have shape \(4,\) for input of shape \(4, 3\), got \(3,\)$",
+        ),
+        "spatial target of another shape": (
+            lambda loss: loss(spatial, torch.zeros(2, 5, dtype=torch.long)),
+            ValueError,
+            r"^target must have shape \(2, 4\) for input of shape \(2, 3, 4\), got \(2, 5\)$",
+        ),
+        "target with a class dimension": (
+            lambda loss: loss(logits, target.unsqueeze(1)),
+            ValueError,
+            r"^target must have shape \(4,\) for input of shape \(4, 3\), got \(4, 1\)$",
+        ),
+        "integer input": (
+            lambda loss: loss(logits.long(), target),
+            ValueError,
+            r"^input must be a floating-point tensor of logits, got torch\.int64$",
+        ),
+        "1-D input": (
+            lambda loss: loss(torch.randn(3), torch.tensor(0)),
+            ValueError,
+            r"^input must have shape \(N, C, d1, \.\.\., dk\), got \(3,\)$",
+        ),
+        "unknown reduction": (
+            lambda loss: loss(logits, target, reduction="avg"),
+            ValueError,
+            r"^reduction must be 'none', 'mean' or 'sum', got 'avg'$",
+        ),
+    }
+
+
+# Bad input that every loss of the chapter taking (input, target) as F.cross_entropy does rejects,
+# with the one wording the chapter uses for each error (its copied _check_inputs and
+# check_logits_and_target helpers). `loss` is called as loss(input, target, **kwargs) on 3 classes.
+BAD_INPUT = _bad_input()
+
+
+def check_bad_input(loss: Loss, case: str) -> None:
+    """`loss` raises the chapter's error, worded the chapter's way, for the bad input `case`."""
+    call, error, match = BAD_INPUT[case]
+    try:
+        call(loss)
+    except error as raised:
+        assert re.search(match, str(raised)), f"{case}: {error.__name__}({str(raised)!r})"
+    else:
+        raise AssertionError(f"{case}: no {error.__name__}")
