@@ -1,5 +1,7 @@
 """Every fenced code block is run by a test, executed at build, or declared not to be code."""
 
+import re
+
 import pytest
 
 from tests.support.markdown_blocks import Block, code_blocks
@@ -41,5 +43,33 @@ def test_every_block_is_accounted_for(block):
         pytest.fail(f"{relative(block.path)}:{block.line}: {problem}")
 
 
-def test_the_inventory_sees_blocks():
-    assert len(BLOCKS) > 10
+def executed_fences(text: str) -> list[int]:
+    """Lines that open an executed block, by a plain scan of fences (CommonMark's rule: a fence
+    closes with at least as many of the same character; what is inside is not a fence)."""
+    fence = re.compile(r"^\s*(?P<fence>`{3,}|~{3,})\s*(?P<info>.*)$")
+    found, open_fence = [], None
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = fence.match(line)
+        if not match:
+            continue
+        if open_fence is None:
+            open_fence = match["fence"]
+            if re.match(r"python\b.*\bexec=\"on\"", match["info"]):
+                found.append(number)
+        elif match["fence"][0] == open_fence[0] and len(match["fence"]) >= len(open_fence):
+            if not match["info"].strip():
+                open_fence = None
+    return found
+
+
+def test_the_inventory_sees_every_executed_block():
+    """Every fence that opens an executed block, found by a plain scan of the lines of each
+    Markdown source, is a block of the inventory, at the same line."""
+    expected = {
+        (path, number)
+        for path in markdown_sources()
+        for number in executed_fences(path.read_text(encoding="utf-8"))
+    }
+    seen = {(block.path, block.line) for block in BLOCKS if block.executed_at_build}
+    assert expected, "the scan found no executed block"
+    assert seen == expected, sorted(expected ^ seen)

@@ -29,22 +29,23 @@ def _bullets(items) -> str:
     return "\n".join(f"  - {item}" for item in items)
 
 
+def _fail_if_any(items, message: str) -> None:
+    """Fail with `message` followed by `items`, one a line, when there are any."""
+    _fail_unless(not items, f"{message}:\n{_bullets(items)}")
+
+
 def test_page_loads_without_errors(site, site_page, screen):
     visit = site.visit(site_page, screen)
     _fail_unless(visit.status == 200, f"{visit.where()}: HTTP {visit.status}")
     problems = visit.network.console_errors + visit.network.failed
-    _fail_unless(
-        not problems,
-        f"{visit.where()} logged console errors or had failed requests:\n{_bullets(problems)}",
-    )
+    _fail_if_any(problems, f"{visit.where()} logged console errors or had failed requests")
 
 
 def test_page_requests_nothing_from_other_hosts(site, site_page, screen):
     visit = site.visit(site_page, screen)
-    _fail_unless(
-        not visit.network.external,
-        f"{visit.where()} asked other hosts for these (blocked; the site must work offline):\n"
-        f"{_bullets(visit.network.external)}",
+    _fail_if_any(
+        visit.network.external,
+        f"{visit.where()} asked other hosts for these (blocked; the site must work offline)",
     )
 
 
@@ -77,10 +78,7 @@ def test_no_serious_accessibility_violation(site, site_page, screen):
             + "\n".join(f"      {node}" for node in nodes[:5])
             + (f"\n      ... and {len(nodes) - 5} more" if len(nodes) > 5 else "")
         )
-    _fail_unless(
-        not blocking,
-        f"axe-core on {visit.where()}, {screen.color_scheme} colour scheme:\n{_bullets(report)}",
-    )
+    _fail_if_any(report, f"axe-core on {visit.where()}, {screen.color_scheme} color scheme")
 
 
 def test_screenshot_is_saved(site, site_page, screen):
