@@ -17,10 +17,10 @@ import sys
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
-from search_driver import MODES, SearchBox, dump, load_queries, search_bytes, setup
+from tests.browser import chromium as setup  # the screens, pages and server of the visits
+from tests.browser.search_driver import MODES, SearchBox, dump, load_queries, search_bytes
 
 BLACKHOLE_PROXY, CHROMIUM = setup.BLACKHOLE_PROXY, setup.CHROMIUM
 CHROMIUM_ARGS = setup.CHROMIUM_ARGS

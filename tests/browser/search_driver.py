@@ -14,7 +14,6 @@ Ways of entering a query (`MODES`):
   key-up of key code 229, the code Android keyboards send) and committed.
 """
 
-import importlib.util
 import json
 import time
 import unicodedata
@@ -25,12 +24,6 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from tests.support.pages import DOCS, OTHER_LANGUAGE, ROOT, built_page
-
-# tests/browser/conftest.py (loaded by its path: under pytest, `conftest` names tests/conftest.py)
-_CONFTEST = Path(__file__).parent / "conftest.py"
-_spec = importlib.util.spec_from_file_location("browser_setup", _CONFTEST)
-setup = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(setup)
 
 QUERIES = ROOT / "tests" / "browser" / "search_queries.yml"
 MODES = ("ime", "paste", "phone")

@@ -1,6 +1,6 @@
 """Where Chromium draws the header's title and the sidebar: nothing covers anything, nothing is cut.
 
-The boxes come from the visit of each page (conftest.py, GEOMETRY_JS), measured as the page
+The boxes come from the visit of each page (chromium.py, js/geometry.js), measured as the page
 opens; the screenshots of those visits are in test-artifacts/screenshots/.
 """
 

@@ -1,6 +1,6 @@
 """Every page, in both languages, on a phone and on a desktop, in Debian's Chromium.
 
-The facts come from one visit per page and screen (see conftest.py); each test reads them.
+The facts come from one visit per page and screen (see chromium.py); each test reads them.
 """
 
 import re

@@ -16,17 +16,15 @@ import json
 import os
 import re
 import statistics
-import sys
 import threading
 import unicodedata
 from pathlib import Path
 
 import pytest
 
+from tests.browser import chromium as setup  # the screens, pages and server of the visits
+from tests.browser.search_driver import MODES, SearchBox, dump, load_queries, search_bytes
 from tests.support.pages import DEFAULT_LANGUAGE, OTHER_LANGUAGE, ROOT
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_driver import MODES, SearchBox, dump, load_queries, search_bytes, setup
 
 DESKTOP, PHONE, PAGES = setup.DESKTOP, setup.PHONE, setup.PAGES
 
