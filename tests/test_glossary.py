@@ -323,8 +323,8 @@ def test_one_hot_returns_int64_which_cross_entropy_rejects_until_float():
 
 
 def test_reduction_none_keeps_one_loss_per_sample_and_mean_is_the_weighted_mean():
-    # reduction: "`mean` (a weighted mean when `weight` is given) and `sum` return one value,
-    # and `none` returns the per-sample losses"
+    # reduction: "`mean` (with class-index targets, a weighted mean when `weight` is given) and
+    # `sum` return one value, and `none` returns the per-sample losses"
     x, y = batch()
     weight = torch.tensor([0.5, 1.0, 2.0, 4.0])
     per_sample = F.cross_entropy(x, y, weight=weight, reduction="none")
@@ -334,6 +334,12 @@ def test_reduction_none_keeps_one_loss_per_sample_and_mean_is_the_weighted_mean(
     assert mean.shape == ()
     assert torch.allclose(mean, per_sample.sum() / weight[y].sum())
     assert not torch.allclose(mean, per_sample.mean())
+    # With class-probability targets, "mean" divides by N whatever the weights.
+    q = torch.softmax(batch(1)[0], dim=1)
+    probability_mean = F.cross_entropy(x, q, weight=weight)
+    summed = F.cross_entropy(x, q, weight=weight, reduction="sum")
+    assert torch.allclose(probability_mean, summed / len(x))
+    assert not torch.allclose(probability_mean, summed / (q * weight).sum())
 
 
 def test_the_smallest_normal_float32_and_what_overflows_and_underflows():
@@ -394,10 +400,14 @@ def test_weight_decay_pulls_the_parameters_toward_zero_at_every_update():
 
 def test_a_buffer_is_no_parameter_is_saved_and_moves_with_its_module():
     # buffer: "a tensor registered on a module that training does not update: it is not among
-    # `parameters()`, it is saved in `state_dict()`, and it moves with the module on `.to()`"
+    # `parameters()`, it is saved in `state_dict()` (unless registered with `persistent=False`),
+    # and it moves with the module on `.to()`"
     module = torch.nn.Module()
     module.register_buffer("weight", torch.ones(3))
+    module.register_buffer("scratch", torch.zeros(2), persistent=False)
     assert list(module.parameters()) == []
     assert torch.equal(module.state_dict()["weight"], torch.ones(3))
+    assert list(module.state_dict()) == ["weight"]
+    assert [name for name, _ in module.named_buffers()] == ["weight", "scratch"]
     module.to(torch.float64)
     assert module.weight.dtype == torch.float64

@@ -51,8 +51,8 @@ def test_nll_loss_on_other_logits_returns_a_wrong_value(seed):
     [torch.int8, torch.int16, torch.int32, torch.uint16, torch.uint32, torch.uint64, torch.bool],
 )
 def test_class_indices_other_than_int64_and_uint8_raise(loss, dtype):
-    # "they must be `int64` (`torch.long`): `int32` indices raise an error, and `uint8` is the
-    # only other dtype accepted."
+    # "they must be `int64` (`torch.long`): `int32` indices raise an error, and `uint8` is
+    # accepted only for input of shape (N, C) or (C,)."
     x, y = batch(0)
     with pytest.raises(RuntimeError, match="expected target dtype to be Long or Byte"):
         loss(F.log_softmax(x, dim=1), y.to(dtype))
@@ -62,6 +62,17 @@ def test_class_indices_other_than_int64_and_uint8_raise(loss, dtype):
 def test_int64_and_uint8_class_indices_give_the_same_loss(loss):
     x, y = batch(0)
     assert torch.equal(loss(x, y.to(torch.uint8)), loss(x, y))
+    assert torch.equal(loss(x[0], y[0].to(torch.uint8)), loss(x[0], y[0]))  # (C,) input
+
+
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.nll_loss])
+@pytest.mark.parametrize("extra", [(5,), (4, 4)], ids=["(N, C, d1)", "(N, C, d1, d2)"])
+def test_uint8_class_indices_raise_with_extra_dimensions(loss, extra):
+    x = torch.randn(2, 3, *extra)
+    y = torch.randint(0, 3, (2, *extra))
+    loss(x, y)  # int64 works
+    with pytest.raises(RuntimeError, match="expected scalar type Long but found Byte"):
+        loss(x, y.to(torch.uint8))
 
 
 def test_cross_entropy_takes_float_class_probabilities_and_nll_loss_does_not():

@@ -1,6 +1,7 @@
 """Every fenced code block is run by a test, executed at build, or declared not to be code."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,28 @@ def test_the_inventory_sees_every_executed_block():
     seen = {(block.path, block.line) for block in BLOCKS if block.executed_at_build}
     assert expected, "the scan found no executed block"
     assert seen == expected, sorted(expected ^ seen)
+
+
+def test_a_titled_python_block_passes_only_when_it_only_includes_snippets():
+    # contributing/index: "a `python` block with a title, unless it only includes snippet files
+    # (which tests/test_snippets_standalone.py runs)", as the ddp_check.py block of the
+    # distributed page does.
+    def block(body):
+        return Block(Path("page.md"), 1, 'python title="ddp_check.py"', body, "")
+
+    with pytest.raises(ValueError, match="neither run by pytest-codeblocks"):
+        classify(block("import torch\nprint(torch.ones(2))"))
+    with pytest.raises(ValueError):  # typed code next to an include still escapes
+        classify(block('--8<-- "snippets/distributed/ddp_check.py:batch"\nprint(1)'))
+    assert classify(block('--8<-- "snippets/distributed/ddp_check.py:batch"')).startswith(
+        "snippet include"
+    )
+    titled = [
+        b
+        for b in BLOCKS
+        if b.language == "python"
+        and "title=" in b.info
+        and b.path.parts[-2:]
+        in {("distributed", "global_loss.md"), ("distributed", "global_loss.en.md")}
+    ]
+    assert len(titled) == 2 and all(b.only_includes_snippets for b in titled)

@@ -71,6 +71,19 @@ def test_it_accepts_a_custom_ignore_index_and_extra_dimensions():
     torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6)
 
 
+def test_every_call_performs_one_all_reduce_so_every_rank_must_call_it(monkeypatch):
+    import distributed.global_loss as module
+
+    calls = []
+    monkeypatch.setattr(module, "_distributed", lambda: True)
+    monkeypatch.setattr(module.dist, "all_reduce", lambda tensor, group=None: calls.append(1))
+    monkeypatch.setattr(module.dist, "get_world_size", lambda group=None: 2)
+    logits, target = batch()
+    for step in range(3):
+        global_cross_entropy(logits, target)
+        assert len(calls) == step + 1  # a collective at every call: a skipping rank blocks
+
+
 def test_the_normalizer_is_the_denominator_of_the_mean():
     # reduction="mean" divides by the number of valid targets, or by the sum of their weights.
     logits, target = batch()

@@ -114,6 +114,22 @@ def test_the_committed_shutdown_runs_are_complete_and_the_fixed_programs_never_f
     assert baseline["runs_with_gloo_threads_at_exit"] == baseline["runs"]  # the precondition
 
 
+def test_the_pages_state_how_often_the_rarely_run_programs_ran():
+    from site_pages import DOCS
+
+    variants = json.loads((SNIPPETS / "distributed" / "shutdown_results.json").read_text())[
+        "variants"
+    ]
+    baseline = variants["ddp_check.py without the fix"]["runs"]
+    torchrun = variants["torchrun train_digits.py"]["runs"]
+    en = " ".join((DOCS / "distributed" / "global_loss.en.md").read_text(encoding="utf-8").split())
+    ja = (DOCS / "distributed" / "global_loss.md").read_text(encoding="utf-8")
+    once = {1: "once", 2: "twice"}.get(torchrun, f"{torchrun} times")
+    assert f"without the fix was run {baseline} times" in en
+    assert f"training script under `torchrun` {once}." in en
+    assert f"修正なしの版は {baseline} 回、`torchrun` での学習スクリプトは {torchrun} 回" in ja
+
+
 def test_os_exit_skips_atexit_handlers_and_buffered_output(tmp_path):
     # What the scripts would lose by leaving with os._exit (the page's reason not to).
     script = tmp_path / "leave.py"

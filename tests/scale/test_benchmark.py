@@ -102,8 +102,10 @@ def test_the_pages_quote_the_settings_of_the_committed_run(bench):
     en = (DOCS / "scale" / "large_vocabulary.en.md").read_text(encoding="utf-8")
     assert f"$N = {bench['n']}$、$H = {bench['h']}$、$V$ は {vocabs[0]} と {vocabs[1]} です" in ja
     assert f"$N = {bench['n']}$, $H = {bench['h']}$, $V$ of {vocabs[0]} and {vocabs[1]}" in en
-    assert f"（$N = {bench['n']}$、$H = {bench['h']}$、$V = {vocabs[-1]}$）" in ja
-    assert f"($N = {bench['n']}$, $H = {bench['h']}$, $V = {vocabs[-1]}$)" in en
+    # The sizes at which a plain LinearCrossEntropyOptions() gives chunks of one row (checked in
+    # test_large_vocabulary.py at these sizes).
+    assert f"（$N = {bench['n']}$、$H = {bench['h']}$、$V$ = {vocabs[0]} と {vocabs[1]}）" in ja
+    assert f"($N = {bench['n']}$, $H = {bench['h']}$, $V$ = {vocabs[0]} and {vocabs[1]})" in en
     assert bench["threads"] == 1 and "スレッドは 1 つ" in ja and "one PyTorch thread" in en
     assert bench["repeats"] == 5 and "5 回繰り返します" in ja and "five times after" in en
 
@@ -121,7 +123,8 @@ def test_what_the_page_reads_from_the_measurements(bench):
         fp32 = peak(bench, vocab, "float32", "chunked") / naive
         bf16 = peak(bench, vocab, "bfloat16", "chunked") / peak(bench, vocab, "bfloat16", "naive")
         assert bf16 > fp32  # the chunked version saves a smaller share in bfloat16
-        assert timing(bench, vocab, "chunked")["median_ratio_to_naive"] < 1  # "faster", goal 1.3
+        # "faster" (the page's section on the function says so too, despite its extra product)
+        assert timing(bench, vocab, "chunked")["median_ratio_to_naive"] < 1  # goal 1.3
         torch_chunked = timing(bench, vocab, "torch_chunked")["median_ratio_to_naive"]
         assert torch_chunked < timing(bench, vocab, "chunked")["median_ratio_to_naive"]
         assert timing(bench, vocab, "torch_chunked_auto")["median_ratio_to_naive"] > 2

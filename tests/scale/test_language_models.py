@@ -85,6 +85,24 @@ def test_summing_micro_batches_and_dividing_by_the_total_count_gives_the_full_ba
     assert abs(mean_of_means - summed) > 1e-3
 
 
+def test_a_micro_batch_with_nothing_to_predict_is_nan_for_mean_and_zero_for_sum(batch):
+    _, _, labels, logits = batch
+    empty = torch.full((2, 1), 3)  # sequences of length 1: no next token to predict
+    empty_logits = torch.randn(2, 1, logits.shape[-1])
+    assert torch.isnan(causal_lm_loss(empty_logits, empty))
+    assert causal_lm_loss(empty_logits, empty, reduction="sum") == 0
+    padding = torch.full_like(labels[:1], -100)  # a micro-batch of padding only
+    assert torch.isnan(causal_lm_loss(logits[:1], padding))
+    assert causal_lm_loss(logits[:1], padding, reduction="sum") == 0
+    mean_of_means = (causal_lm_loss(logits, labels) + causal_lm_loss(logits[:1], padding)) / 2
+    assert torch.isnan(mean_of_means)
+    total = (labels[:, 1:] != -100).sum()
+    summed = causal_lm_loss(logits, labels, reduction="sum") + causal_lm_loss(
+        logits[:1], padding, reduction="sum"
+    )
+    torch.testing.assert_close(summed / total, causal_lm_loss(logits, labels))
+
+
 def test_perplexity_of_uniform_logits_is_the_vocabulary_size(batch):
     _, _, labels, logits = batch
     assert math.isclose(

@@ -325,8 +325,13 @@ def test_auto_options_resolve_per_device_and_dtype_on_the_cpu():
         "aspect_ratio",
         torch.float32,
     )
-    # aspect_ratio: next_pow2(ceil(N / ceil(V / H))), divided by the factor, at least 1 row.
-    assert fp32.batch_chunk_size == bf16.batch_chunk_size == 1
+    # aspect_ratio: next_pow2(ceil(N / ceil(V / H))), divided by the factor, at least 1 row,
+    # at both vocabulary sizes of the benchmark.
+    for vocab in (32768, v):
+        for dtype in (torch.float32, torch.bfloat16):
+            assert (
+                LinearCrossEntropyOptions()._adjust(n, h, vocab, dtype, cpu).batch_chunk_size == 1
+            )
     wide = LinearCrossEntropyOptions()._adjust(8192, 128, 32768, torch.bfloat16, cpu)
     assert wide.batch_chunk_size == 1 << math.ceil(
         math.log2(math.ceil(8192 / math.ceil(32768 / 128)))
@@ -344,6 +349,31 @@ def test_auto_options_resolve_per_device_and_dtype_on_the_cpu():
         .batch_chunk_size
         == 100
     )
+
+
+@pytest.mark.parametrize("policy", ["accurate", "balanced", "compact"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_an_explicit_acc_policy_accumulates_in_the_input_dtype_unless_acc_dtype_is_set(
+    policy, dtype
+):
+    cpu = torch.device("cpu")
+    auto = LinearCrossEntropyOptions()._adjust(512, 64, 4096, dtype, cpu)
+    assert auto.acc_dtype == torch.float32
+    explicit = LinearCrossEntropyOptions(acc_policy=policy)._adjust(512, 64, 4096, dtype, cpu)
+    assert (explicit.acc_policy, explicit.acc_dtype) == (policy, dtype)
+    both = LinearCrossEntropyOptions(acc_policy=policy, acc_dtype=torch.float32)
+    assert both._adjust(512, 64, 4096, dtype, cpu).acc_dtype == torch.float32
+
+
+def test_float64_inputs_are_computed_in_float64():
+    hidden, weight, b, target = make(dtype=torch.float64, bias=True)
+    mine = chunked_linear_cross_entropy(hidden, weight, target, bias=b, chunk_size=8)
+    ref = naive(hidden, weight, b, target)
+    # Far tighter than float32 could give: the logits are not rounded to float32.
+    torch.testing.assert_close(mine, ref, rtol=1e-13, atol=1e-14)
+    for g, r in zip(grads(mine, hidden, weight, b), grads(ref, hidden, weight, b), strict=True):
+        assert g.dtype == torch.float64
+        torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-13)
 
 
 def test_batch_chunk_size_and_a_disagreeing_chunking_method_are_an_error():
