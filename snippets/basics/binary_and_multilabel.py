@@ -104,6 +104,9 @@ except RuntimeError as error:
 # --8<-- [start:multilabel_with_ce]
 per_sample = F.cross_entropy(logits, multi_hot, reduction="none")  # runs: read as probabilities
 print("cross_entropy(logits, multi_hot) per sample:", per_sample)
+inputs = logits.clone().requires_grad_()
+F.cross_entropy(inputs, multi_hot, reduction="sum").backward()
+print("gradient of the sample with no label:", inputs.grad[3])
 print("softmax rows sum to:", torch.softmax(logits, dim=1).sum(dim=1))
 print("sigmoid rows sum to:", torch.sigmoid(logits).sum(dim=1))
 # --8<-- [end:multilabel_with_ce]

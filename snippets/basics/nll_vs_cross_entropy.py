@@ -89,6 +89,8 @@ print(f"{'cross_entropy(x, probs), for comparison':<45} -> {reference:.4f}")
 # --8<-- [end:target_arguments]
 
 # --8<-- [start:kl_div]
+import warnings  # noqa: E402
+
 log_p = F.log_softmax(logits, dim=1)
 kl = F.kl_div(log_p, soft, reduction="batchmean")  # KL(q || p), mean over the N samples
 entropy = -(soft * soft.clamp(min=1e-12).log()).sum(dim=1).mean()  # H(q): 0 log 0 taken as 0
@@ -98,6 +100,16 @@ x = logits.clone().requires_grad_()
 (grad_ce,) = torch.autograd.grad(F.cross_entropy(x, soft), x)
 (grad_kl,) = torch.autograd.grad(F.kl_div(F.log_softmax(x, dim=1), soft, reduction="batchmean"), x)
 print("same gradient wrt the logits:", torch.allclose(grad_ce, grad_kl, atol=1e-7))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    F.kl_div(log_p, soft)  # the default reduction="mean"
+print(f"reduction='mean': {caught[0].category.__name__}: {caught[0].message}")
+x3 = torch.randn(2, 3, 5, requires_grad=True)  # (N, C, d_1) input
+q3 = torch.softmax(torch.randn(2, 3, 5), dim=1)
+(g_ce,) = torch.autograd.grad(F.cross_entropy(x3, q3), x3)
+(g_kl,) = torch.autograd.grad(F.kl_div(F.log_softmax(x3, dim=1), q3, reduction="batchmean"), x3)
+ratio = g_kl / g_ce
+print(f"(2, 3, 5) input, grad kl / grad ce: from {ratio.min():.6f} to {ratio.max():.6f}")
 # --8<-- [end:kl_div]
 
 # --8<-- [start:shapes]

@@ -79,6 +79,44 @@ for row in [[12.0, 12.0], [1.0, -10.5], [-20.0, -30.0]]:
         print(f"  {name:<26}", form(x)[0].tolist())
 # --8<-- [end:raw_logits]
 
+# --8<-- [start:one_sample]
+batch = 0.1 * torch.randn(16, 2, generator=torch.Generator().manual_seed(1))
+batch[0] = torch.tensor([2000.0, 2000.0])  # one extreme sample out of 16
+labels = torch.randint(0, 2, (16,), generator=torch.Generator().manual_seed(2))
+
+
+def naive_loss(logits, target):  # the mean of -log(softmax(x)) at the targets
+    return -log_of_softmax(logits).gather(1, target[:, None]).mean()
+
+
+def one_step(loss_fn, target_on_largest):
+    """One SGD step of a two-layer model with 8 ReLU units on batch and labels."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    logits = model(batch)
+    largest = int(logits[0].argmax())
+    y = labels.clone()
+    y[0] = largest if target_on_largest else 1 - largest
+    active = model[0](batch[0]) > 0  # the ReLU units that sample 0 passes through
+    loss = loss_fn(logits, y)
+    loss.backward()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    return loss, model, logits.detach(), active
+
+
+_, _, logits, active = one_step(naive_loss, True)
+print("logit gap of sample 0:", (logits[0, 0] - logits[0, 1]).abs().item())
+print("ReLU units active for sample 0:", int(active.sum()), "of 8")
+for name, loss_fn in [("log(softmax(x))", naive_loss), ("cross_entropy", F.cross_entropy)]:
+    for on_largest in [True, False]:
+        loss, model, *_ = one_step(loss_fn, on_largest)
+        where = "on" if on_largest else "not on"
+        print(f"{name}, target of sample 0 {where} its largest logit: loss {loss.item():.4g}")
+        nan_grads = {n: int(p.grad.isnan().sum()) for n, p in model.named_parameters()}
+        nan_weights = sum(int(p.isnan().sum()) for p in model.parameters())
+        print(f"  nan gradient entries {nan_grads}, nan weights after the step {nan_weights}")
+# --8<-- [end:one_sample]
+
 # --8<-- [start:gradient]
 for name, form in FORMS.items():
     for target in [1, 0]:
@@ -113,6 +151,21 @@ for name, fill in [("-inf", float("-inf")), ("finfo.min", torch.finfo(x.dtype).m
     )
 # --8<-- [end:masking]
 
+# --8<-- [start:additive_mask]
+bias = torch.zeros_like(x).masked_fill(mask, float("-inf"))  # additive; x and mask from above
+target = torch.tensor([0, -100])  # row 1, every class masked, is ignored
+keep = target != -100
+for name in ["masked_fill, ignore_index", "z + bias, ignore_index", "z + bias, rows dropped"]:
+    z = x.clone().requires_grad_()
+    masked = z.masked_fill(mask, float("-inf")) if name.startswith("masked_fill") else z + bias
+    if name.endswith("dropped"):
+        loss = F.cross_entropy(masked[keep], target[keep])
+    else:
+        loss = F.cross_entropy(masked, target)
+    loss.backward()
+    print(f"{name:<25}: loss {loss.item():.4g}, gradient {z.grad.tolist()}")
+# --8<-- [end:additive_mask]
+
 # --8<-- [start:ignore_all]
 every_target_ignored = torch.full((3,), -100)  # -100: the default ignore_index
 print("mean loss:", F.cross_entropy(torch.randn(3, 4), every_target_ignored).item())
@@ -145,10 +198,12 @@ with torch.autocast("cpu", dtype=torch.bfloat16):
     logits = model(features)
     ce = F.cross_entropy(logits, target)
     log_probs = F.log_softmax(logits, dim=1)
+    probs = torch.softmax(logits, dim=1)
     nll = F.nll_loss(log_probs, target)
 print("logits                  :", logits.dtype)
 print("cross_entropy(logits)   :", ce.dtype)
 print("log_softmax(logits)     :", log_probs.dtype)
+print("softmax(logits)         :", probs.dtype)
 print("nll_loss(log_softmax)   :", nll.dtype)
 after = F.cross_entropy(logits, target)  # after the with block, from the same bfloat16 logits
 print("cross_entropy after with:", after.dtype)

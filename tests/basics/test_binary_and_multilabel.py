@@ -152,8 +152,13 @@ def test_float32_sigmoid_reaches_one_near_16_6_but_zero_only_below_minus_88_7():
 
 
 def test_for_target_0_bce_on_sigmoid_is_too_low_then_jumps_to_100_with_zero_gradient():
+    loss, grad = bce_and_gradient(15.0, 0.0, with_logits=False)  # the table's first row
+    assert loss < 15.0 - 0.1 and grad == pytest.approx(1.0, abs=1e-3)  # already too low
     loss, grad = bce_and_gradient(16.5, 0.0, with_logits=False)
     assert loss < 16.0 and grad == pytest.approx(1.0, abs=1e-3)
+    for z in (15.0, 16.5, 17.0, 20.0):  # the jump to 100 comes with the sigmoid rounding to 1
+        rounded = torch.sigmoid(torch.tensor(z)).item() == 1.0
+        assert (bce_and_gradient(z, 0.0, with_logits=False)[0] == 100.0) == rounded
     for z in (17.0, 20.0):
         loss, grad = bce_and_gradient(z, 0.0, with_logits=False)
         assert loss == 100.0 and grad == 0.0

@@ -467,3 +467,24 @@ def test_the_kept_weight_sum_is_zero_for_an_all_ignored_batch_and_needs_the_same
     assert kept_weight.item() == 0.0 and weighted_sum.item() == 0.0
     assert torch.isnan(weighted_sum / kept_weight)  # unguarded: 0 / 0
     assert (weighted_sum / kept_weight.clamp(min=torch.finfo(w.dtype).tiny)).item() == 0.0
+
+
+# --- Review r4: target dtypes, the KLDivLoss block -----------------------------------------------
+
+
+@pytest.mark.parametrize("loss", [F.nll_loss, F.cross_entropy], ids=["nll_loss", "cross_entropy"])
+def test_on_the_cpu_uint8_class_indices_work_as_well_as_int64_and_int32_do_not(loss):
+    torch.manual_seed(0)
+    x, y = F.log_softmax(torch.randn(5, 3), dim=1), torch.tensor([0, 2, 1, 2, 0])
+    torch.testing.assert_close(loss(x, y.to(torch.uint8)), loss(x, y), rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="expected target dtype to be Long or Byte"):
+        loss(x, y.int())
+
+
+def test_the_kl_div_block_shows_the_mean_warning_and_a_gradient_ratio_of_d1():
+    from basics import nll_vs_cross_entropy as page
+
+    assert page.caught[0].category is UserWarning
+    assert "'batchmean' divides only by the batch size" in str(page.caught[0].message)
+    d1 = page.x3.shape[2]
+    torch.testing.assert_close(page.ratio, torch.full_like(page.ratio, float(d1)))

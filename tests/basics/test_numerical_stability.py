@@ -6,7 +6,15 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from basics.numerical_stability import FORMS, by_hand, log_of_softmax, stable, sweep
+from basics.numerical_stability import (
+    FORMS,
+    by_hand,
+    log_of_softmax,
+    naive_loss,
+    one_step,
+    stable,
+    sweep,
+)
 
 from tests.support.pages import DOCS
 
@@ -121,20 +129,22 @@ def test_log_softmax_gradient_is_softmax_minus_one_hot():
     assert torch.allclose(z.grad, torch.softmax(z, 1) - F.one_hot(y, 4), atol=1e-6)
 
 
-def test_one_extreme_sample_makes_the_batch_loss_and_every_gradient_non_finite():
-    torch.manual_seed(0)
-    model = torch.nn.Linear(4, 3)
-    features = torch.randn(8, 4)
-    features[0] *= 1000  # one sample with extreme logits
-    target = torch.randint(0, 3, (8,))
-    logits = model(features)
-    naive_loss = -log_of_softmax(logits).gather(1, target[:, None]).mean()
-    assert not torch.isfinite(naive_loss)
-    naive_loss.backward()
-    assert all(torch.isnan(p.grad).all() for p in model.parameters())
-    model.zero_grad()
-    F.cross_entropy(model(features), target).backward()
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+@pytest.mark.parametrize("on_largest", [True, False], ids=["target on largest", "not on it"])
+def test_one_extreme_sample_puts_nan_into_the_gradients_reached_through_it(on_largest):
+    loss, model, logits, active = one_step(naive_loss, on_largest)
+    assert (logits[0, 0] - logits[0, 1]).abs().item() > limits(torch.float32)[1]  # past the sweep
+    # the loss hides the problem when the target's probability did not underflow
+    assert math.isfinite(loss.item()) if on_largest else loss.item() == math.inf
+    first, last = model[0], model[2]
+    assert last.weight.grad.isnan().all() and last.bias.grad.isnan().all()  # the whole last layer
+    assert 0 < active.sum() < active.numel()  # some ReLU units are off for sample 0
+    assert torch.equal(first.bias.grad.isnan(), active)  # earlier: only the units it reaches
+    assert torch.equal(first.weight.grad.isnan(), active[:, None].expand_as(first.weight))
+    for p in model.parameters():  # one SGD step writes nan exactly where the gradient was nan
+        assert torch.equal(p.isnan(), p.grad.isnan())
+    loss, model, *_ = one_step(F.cross_entropy, on_largest)
+    assert math.isfinite(loss.item())
+    assert all(torch.isfinite(p.grad).all() and torch.isfinite(p).all() for p in model.parameters())
 
 
 # --- logsumexp ----------------------------------------------------------------------------------
@@ -419,3 +429,58 @@ def test_cuda_softmax_after_the_autocast_block_runs_on_float16_logits():
     logits = out["logits"].detach()
     assert torch.softmax(logits, dim=1).dtype == torch.float16
     assert F.cross_entropy(logits, out["target"]).dtype == torch.float16
+
+
+# --- Review r4: additive masks, softmax under CPU autocast, the cost of the float32 cast --------
+
+
+def _masked_and_ignored(additive, drop_rows):
+    x = torch.tensor([[2.0, 0.0, -1.0], [1.0, 3.0, 0.0]], requires_grad=True)
+    mask = torch.tensor([[False, True, True], [True, True, True]])  # row 1: every class masked
+    target = torch.tensor([0, -100])
+    keep = target != -100
+    if additive:
+        masked = x + torch.zeros(2, 3).masked_fill(mask, -math.inf)
+    else:
+        masked = x.masked_fill(mask, -math.inf)
+    loss = (
+        F.cross_entropy(masked[keep], target[keep])
+        if drop_rows
+        else F.cross_entropy(masked, target)
+    )
+    loss.backward()
+    return loss, x.grad
+
+
+@pytest.mark.parametrize("additive", [False, True], ids=["masked_fill", "additive"])
+@pytest.mark.parametrize("drop_rows", [False, True], ids=["ignore_index", "rows dropped"])
+def test_ignore_index_is_safe_for_a_fully_masked_row_only_with_masked_fill(additive, drop_rows):
+    loss, grad = _masked_and_ignored(additive, drop_rows)
+    assert math.isfinite(loss.item())
+    assert torch.isfinite(grad[0]).all()
+    if additive and not drop_rows:
+        assert torch.isnan(grad[1]).all()  # the ignored row still sends nan back
+    else:
+        assert torch.equal(grad[1], torch.zeros(3))
+
+
+def test_masked_fill_backward_sets_the_gradient_of_the_masked_positions_to_zero():
+    x = torch.zeros(2, 3, requires_grad=True)
+    mask = torch.tensor([[False, True, True], [True, True, True]])
+    x.masked_fill(mask, -math.inf).backward(torch.full((2, 3), math.nan))
+    assert torch.equal(x.grad.isnan(), ~mask) and (x.grad[mask] == 0).all()
+
+
+def test_the_float32_copy_of_low_precision_logits_is_a_new_n_by_c_tensor_twice_as_large():
+    logits = torch.zeros(8, 1000, dtype=torch.bfloat16)
+    copy = logits.float()
+    assert copy.data_ptr() != logits.data_ptr()
+    assert copy.nbytes == 2 * logits.nbytes == 8 * 1000 * 4
+
+
+def test_the_memory_link_points_at_an_existing_anchor_of_the_large_vocabulary_page():
+    link = "(../scale/large_vocabulary.md#memory)"  # with its parentheses: #memoryx must fail
+    assert _in_both_pages(link, link)
+    for suffix in (".md", ".en.md"):
+        page = DOCS / "scale" / f"large_vocabulary{suffix}"
+        assert "{#memory}" in page.read_text(encoding="utf-8")
