@@ -18,6 +18,7 @@ REQUIRED = {
     "focal_loss",
     "poly1_cross_entropy",
     "logit_adjusted_cross_entropy",
+    "cross_entropy_of_adjusted_logits",
     "kornia_focal_loss",
 }
 
