@@ -35,6 +35,7 @@ REQUIRED = {
     "focal_loss",
     "poly1_cross_entropy",
     "logit_adjusted_cross_entropy",
+    "cross_entropy_of_adjusted_logits",
     "kornia_focal_loss",
 }
 
@@ -173,3 +174,77 @@ def test_the_cuda_timer_synchronizes_before_reading_the_clock(monkeypatch):
     benchmark.timer("cuda")()
     benchmark.timer("cpu")()
     assert calls == ["sync"]
+
+
+def largest(committed):
+    """The results at the largest committed size, where the page states the goals."""
+    return max(committed["sizes"], key=lambda size: size["n"] * size["c"])
+
+
+def test_compiled_losses_are_faster_than_compiled_cross_entropy_and_than_eager(committed):
+    # The page: at 4096 x 1000, compiled, each goal loss beats compiled F.cross_entropy and
+    # itself run eagerly (its helpers use log_softmax + gather under torch.compile).
+    size = largest(committed)
+    assert (size["n"], size["c"]) == (4096, 1000)
+    for name in committed["goals"]["losses"]:
+        row = size["results"][name]
+        assert row["compiled_ratio"] < 1.0, name
+        assert row["compiled_over_eager"] < 1.0, name
+
+
+def test_eager_goal_is_met_by_focal_and_poly1_and_missed_by_the_logit_adjustment(committed):
+    rows, goal = largest(committed)["results"], committed["goals"]["eager"]
+    assert rows["focal_loss"]["eager_ratio"] <= goal
+    assert rows["poly1_cross_entropy"]["eager_ratio"] <= goal
+    assert rows["logit_adjusted_cross_entropy"]["eager_ratio"] > goal
+    # The page: F.cross_entropy(x + log_prior, t) alone, bias precomputed, no checks, is above
+    # the goal too: the one extra pass over (N, C) costs more than the 10 % the goal allows.
+    assert rows["cross_entropy_of_adjusted_logits"]["eager_ratio"] > goal
+
+
+def test_smaller_sizes_are_further_from_the_eager_goal(committed):
+    # The page: at the two smaller sizes, F.cross_entropy takes less than a millisecond and the
+    # custom losses are further from the goals than at the largest size.
+    big = largest(committed)
+    for size in committed["sizes"]:
+        if size is big:
+            continue
+        assert size["results"]["cross_entropy"]["eager_ms"] < 1.0, size["n"]
+        for name in committed["goals"]["losses"]:
+            ratio = size["results"][name]["eager_ratio"]
+            assert ratio > big["results"][name]["eager_ratio"], (size["n"], name)
+
+
+def test_each_custom_loss_calls_more_than_four_times_the_operators_of_cross_entropy():
+    # The page: forward and backward, F.cross_entropy calls a handful of PyTorch operators and
+    # each custom loss more than four times as many (checks, masking, reduction).
+    from losses.focal import focal_loss
+    from losses.logit_adjustment import logit_adjusted_cross_entropy
+    from losses.poly import poly1_cross_entropy
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class CountOperators(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    def operators(loss):
+        logits = torch.randn(256, 10, requires_grad=True)
+        target = torch.randint(10, (256,))
+        with CountOperators() as counter:
+            loss(logits, target).backward()
+        return counter.calls
+
+    prior = torch.rand(10) + 0.1
+    reference = operators(torch.nn.functional.cross_entropy)
+    assert reference <= 10  # a handful
+    for loss in (
+        focal_loss,
+        poly1_cross_entropy,
+        lambda x, t: logit_adjusted_cross_entropy(x, t, prior),
+    ):
+        assert operators(loss) > 4 * reference

@@ -164,6 +164,26 @@ def test_inductor_gives_eager_values_and_gradients(name):
     torch.testing.assert_close(gradient, expected_gradient)
 
 
+@pytest.mark.parametrize(
+    "name", ["focal_loss", "poly1_cross_entropy", "logit_adjusted_cross_entropy"]
+)
+def test_compiled_log_p_y_is_log_softmax_and_gather_not_cross_entropy(name):
+    # The helpers and docs/losses/focal.md: compiled, log p_y is log_softmax + gather, which
+    # Inductor makes faster than its decomposition of F.cross_entropy (docs/losses/index.md).
+    calls = []
+
+    def backend(graph_module, example_inputs):
+        nodes = graph_module.graph.nodes
+        calls.extend(str(n.target) for n in nodes if n.op in ("call_function", "call_method"))
+        return graph_module.forward
+
+    function, make = CASES[name]
+    torch.compile(function, backend=backend, fullgraph=True, dynamic=True)(*make(6))
+    assert any("log_softmax" in call for call in calls), calls
+    assert "gather" in calls, calls
+    assert not any("cross_entropy" in call for call in calls), calls
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_eager_hot_path_off_the_cpu_reads_no_tensor_data(name):
     function, make = CASES[name]
