@@ -237,6 +237,13 @@ if __name__ == "__main__":
     top = reliability_bins(test_logits, y_test, 15)["count"][-1]
     print(f"15 equal-width bins: {filled} hold predictions; the last one holds {top} of "
           f"{len(y_test)}")  # fmt: skip
+    table = reliability_bins(test_logits, y_test, 15)
+    rows = zip(table["count"], table["confidence"], table["accuracy"], strict=True)
+    print("bin m  predictions  confidence  accuracy  contribution |B_m|/N |acc - conf|")
+    for m, (n, conf, acc) in enumerate(rows, start=1):
+        if n:
+            part = n / len(y_test) * abs(acc - conf)
+            print(f"{m:5d}  {n:11d}  {conf:10.3f}  {acc:8.3f}  {part:.4f}")
     # --8<-- [end:bins]
 
     # --8<-- [start:scaling]
@@ -296,7 +303,15 @@ if __name__ == "__main__":
 
     results = lc.load()
     print(lc.scaling_table(results, list(results["losses"]), "ece"), end="\n\n")
-    print(lc.scaling_table(results, list(results["losses"]), "nll"))
+    print(lc.scaling_table(results, list(results["losses"]), "nll"), end="\n\n")
+    # How closely the losses' mean NLL after temperature scaling follows their mean accuracy
+    for regime in results["regimes"]:
+        metric = lc.HEADLINE[regime]  # balanced accuracy in the long-tailed regime
+        accuracy = [lc.mean(results, regime, x, metric) for x in results["losses"]]
+        nll_ts = [lc.mean(results, regime, x, "nll_ts") for x in results["losses"]]
+        r = torch.corrcoef(torch.tensor([accuracy, nll_ts], dtype=torch.float64))[0, 1].item()
+        print(f"{regime}: correlation of mean {metric} and mean NLL after TS over "
+              f"{len(accuracy)} losses: {r:.3f}")  # fmt: skip
     # --8<-- [end:all_runs]
 
     # --8<-- [start:errors]

@@ -15,6 +15,7 @@ results = lc.load()
 print(lc.provenance(results))
 trained = [r for r in results["runs"] if r["loss"] != "posthoc_la"]  # post-hoc LA reuses CE
 print(f"CPU time of all training steps: {sum(r['train_time_s'] for r in trained):.0f} s")
+print(lc.machine_text(results))
 # --8<-- [end:load]
 
 # --8<-- [start:setup]

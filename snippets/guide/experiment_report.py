@@ -102,6 +102,18 @@ def provenance(results: dict) -> str:
     )
 
 
+def machine_text(results: dict) -> str:
+    """Where the training times were measured, as the results file records it."""
+    machine = results.get("machine")
+    if machine is None:
+        return "train s measured on: a machine the results file does not record"
+    threads = machine["torch_threads"]
+    return (
+        f"train s measured on: {machine['cpu_model']}, {machine['cores']} cores, "
+        f"{threads} torch thread{'s' if threads != 1 else ''}"
+    )
+
+
 REGIME_LABELS = {"balanced": "balanced", "long_tailed": "long-tailed", "noisy": "noisy"}
 
 

@@ -15,6 +15,7 @@ reported before and after it. Every run is deterministic, so the committed resul
 import argparse
 import csv
 import json
+import os
 import platform
 import sys
 import time
@@ -365,6 +366,26 @@ def summarize(runs: list[dict]) -> list[dict]:
     return rows
 
 
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it (platform.processor() is often empty there)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """Where train_time_s was measured: the CPU, how many cores, how many threads torch used."""
+    return {
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
 def write(runs: list[dict], output: Path, config=CONFIG) -> None:
     """The runs as JSON (one line per run) and their summary as CSV next to it."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -377,6 +398,7 @@ def write(runs: list[dict], output: Path, config=CONFIG) -> None:
             "numpy": np.__version__,
             "scikit-learn": sklearn.__version__,
         },
+        "machine": machine(),
         "config": config,
         "regimes": list(REGIMES),
         "losses": LOSSES,

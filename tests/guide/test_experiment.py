@@ -182,6 +182,24 @@ def test_ldam_drw_settings():
     assert never.weight is None
 
 
+def test_the_learning_rate_stays_constant_through_the_drw_step(monkeypatch):
+    """ "The learning rate stays constant; the paper also decays it at the DRW step" (and the
+    guide: "this experiment's constant learning rate instead of the paper's decay")."""
+    optimizers = []
+
+    class Recorded(torch.optim.SGD):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            optimizers.append(self)
+
+    monkeypatch.setattr(torch.optim, "SGD", Recorded)
+    x, y, _, _, x_test, _, classes = cl.make_split("long_tailed", 0)
+    args = (torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x_test), classes, 0)
+    cl.train("ldam_drw", *args, {**cl.CONFIG, "steps": 10})  # DRW from step 8
+    (optimizer,) = optimizers
+    assert [group["lr"] for group in optimizer.param_groups] == [cl.CONFIG["lr"]]
+
+
 def test_cosine_head_is_normalized_features_times_normalized_class_vectors():
     """ "the logit of class c is s cos(h, w_c), the cosine between the normalized features h of
     the last hidden layer and the normalized class vector w_c" (the loss multiplies by s)."""
@@ -216,6 +234,16 @@ def test_train_time_is_kept_but_is_the_only_machine_dependent_number():
     """ "Train s (...) is kept out of the reproducibility check"."""
     assert all(run["train_time_s"] > 0 for run in R["runs"])
     assert "train_time_s" in R["notes"]
+
+
+def test_the_machine_that_measured_train_s_is_recorded_and_printed(output):
+    """ "The machine that measured it (CPU model, number of cores, torch threads) is recorded in
+    the results file and printed at the top of this page"."""
+    machine = R["machine"]
+    assert machine["cpu_model"] and isinstance(machine["cores"], int) and machine["cores"] >= 1
+    assert machine["torch_threads"] == 1  # experiment_run.run() trains with one thread
+    assert f"{machine['cpu_model']}, {machine['cores']} cores, 1 torch thread\n" in output
+    assert lc.machine_text({}).endswith("does not record")
 
 
 # The helpers behind the tables ------------------------------------------------------------------

@@ -129,6 +129,13 @@ def test_committed_results_were_made_with_this_script_and_these_versions(committ
     assert committed["versions"]["torch"] == torch.__version__
 
 
+def test_committed_results_name_the_script_that_wrote_them_and_its_machine(committed):
+    # The header is written by write(); a file written by an older script (another path) fails.
+    writer = committed["about"].removeprefix("Written by ").split(". ", 1)[0]
+    assert SNIPPETS.parent / writer == SCRIPT and SCRIPT.is_file()
+    assert set(committed["machine"]) == set(cl.machine()) == {"cpu_model", "cores", "torch_threads"}
+
+
 def test_committed_csv_is_the_summary_of_the_committed_runs(committed):
     with COMMITTED.with_suffix(".csv").open(encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
@@ -160,7 +167,10 @@ def test_a_rerun_of_one_regime_and_seed_reproduces_the_committed_numbers_exactly
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    rerun = json.loads(output.read_text(encoding="utf-8"))["runs"]
+    header = json.loads(output.read_text(encoding="utf-8"))
+    assert header["about"] == committed["about"]
+    assert header["machine"]["torch_threads"] == 1 and header["machine"]["cores"] >= 1
+    rerun = header["runs"]
     assert sorted(r["loss"] for r in rerun) == sorted(cl.LOSSES)
     assert output.with_suffix(".csv").is_file()
     wanted = {(r["regime"], r["seed"], r["loss"]): r for r in committed["runs"]}

@@ -272,6 +272,8 @@ def test_weight_decay_has_no_option_and_the_options_default_to_config():
     parsed = vars(parser.parse_args([]))
     for field in ("epochs", "batch_size", "lr", "seed", "loss", "device", "amp"):
         assert parsed[field] == getattr(defaults, field), field
+    # "--threads and --json exist only on the command line".
+    assert set(parsed) - set(vars(defaults)) == {"threads", "json"}
 
 
 def test_autocast_dtype_is_none_where_autocast_does_not_support_bfloat16(monkeypatch):
