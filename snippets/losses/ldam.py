@@ -174,6 +174,20 @@ if __name__ == "__main__":
     print("weight is a buffer:", "weight" in dict(criterion.named_buffers()))
     # --8<-- [end:drw]
 
+    # --8<-- [start:checkpoint]
+    saved = criterion.state_dict()  # saved after the switch: it holds "weight"
+    print("saved keys:", list(saved))
+    fresh = LDAMLoss(class_counts)  # weight=None: no "weight" key to load into
+    print("fresh keys:", list(fresh.state_dict()))
+    try:
+        fresh.load_state_dict(saved)
+    except RuntimeError as error:
+        print(f"{type(error).__name__}: {str(error).splitlines()[-1].strip()}")
+    fresh.weight = torch.ones(len(class_counts))  # any tensor of shape (C,): load overwrites it
+    fresh.load_state_dict(saved)
+    print("loaded after assigning a weight:", torch.equal(fresh.weight, criterion.weight))
+    # --8<-- [end:checkpoint]
+
     # --8<-- [start:toy]
     def long_tailed_blobs(counts, seed):
         """2-D Gaussian blobs, one per class, centers on a circle; counts[c] points of class c."""

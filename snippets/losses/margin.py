@@ -137,7 +137,9 @@ if __name__ == "__main__":
             torch.randn(2, 4, 3), torch.zeros(2, 3, dtype=torch.long)
         ),
         "class 4 of C=4": lambda: F.multi_margin_loss(logits, torch.tensor([0, 1, 2, 4, 1])),
-        "float target": lambda: F.multi_margin_loss(logits, target.float()),
+        "(N, C) class probabilities": lambda: F.multi_margin_loss(
+            logits, F.one_hot(target, C).float()
+        ),
         "float16 input": lambda: F.multi_margin_loss(logits.half(), target),
         "bfloat16 input": lambda: F.multi_margin_loss(logits.bfloat16(), target),
         "margin=-1.0": lambda: F.multi_margin_loss(logits, target, margin=-1.0),
@@ -175,6 +177,19 @@ if __name__ == "__main__":
         (gradient,) = torch.autograd.grad(loss, confident)
         print(f"{name:16} loss={loss.item():.5f}  gradient={gradient.squeeze(0)}")
     # --8<-- [end:hinge_vs_ce]
+
+    # --8<-- [start:ce_float32]
+    ce_by_gap = {}  # gap -> (loss, dL/dz_y) of F.cross_entropy on [gap, 0, 0, 0], target 0
+    for dtype in (torch.float32, torch.float64):
+        for gap in (15, 16, 17, 18):
+            z = torch.tensor([[gap, 0.0, 0.0, 0.0]], dtype=dtype, requires_grad=True)
+            loss = F.cross_entropy(z, torch.tensor([0]))
+            (gradient,) = torch.autograd.grad(loss, z)
+            ce_by_gap[dtype, gap] = (loss.item(), gradient[0, 0].item())
+            print(
+                f"{dtype}, gap {gap}: loss={loss.item():.3g}  dL/dz_y={gradient[0, 0].item():.3g}"
+            )
+    # --8<-- [end:ce_float32]
 
     # --8<-- [start:errors]
     for bad in (

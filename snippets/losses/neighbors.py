@@ -90,7 +90,9 @@ if __name__ == "__main__":
     noise = torch.randn(24, 2)
     separated = centers[labels] + 0.5 * noise  # tight, well-separated clusters
     entangled = centers[labels] + 3.0 * noise  # the same centers, heavily mixed
-    for name, points in {"separated": separated, "entangled": entangled}.items():
+    unrelated = 3.0 * noise  # no centers: the positions carry no information about the labels
+    examples = {"separated": separated, "entangled": entangled, "unrelated": unrelated}
+    for name, points in examples.items():
         print(f"{name:10}:", soft_nearest_neighbor_loss(points, labels).item())
     print("log(23/7) :", math.log(23 / 7))
     # --8<-- [end:example]

@@ -146,6 +146,18 @@ if __name__ == "__main__":
         "  RCE part, bound -beta*log_zero:",
         symmetric_cross_entropy(wrong, target, alpha=0.0, reduction="none"),
     )
+    wrong_logits = wrong.clone().requires_grad_()
+    gradients = {}  # d loss / d z_y (the true class, 0) for each of the two samples
+    for name, loss_fn in {
+        "cross_entropy": F.cross_entropy,
+        "GCE q=0.7": generalized_cross_entropy,
+        "SCE": symmetric_cross_entropy,
+    }.items():
+        (gradient,) = torch.autograd.grad(
+            loss_fn(wrong_logits, target, reduction="sum"), wrong_logits
+        )
+        gradients[name] = gradient[:, 0]
+        print(f"d/dz_y {name:13}:", gradients[name])
     # --8<-- [end:bounded]
 
     # --8<-- [start:authors_code]
@@ -159,6 +171,13 @@ if __name__ == "__main__":
     ours = symmetric_cross_entropy(logits, target, alpha=0.0, beta=1.0, log_zero=math.log(1e-4))
     print("RCE, authors' clipping :", reference.item())
     print("RCE, log_zero=log(1e-4):", ours.item())
+    # Its CE term clips the prediction to [1e-7, 1], which caps that term at -log(1e-7):
+    far = torch.tensor([[0.0, 30.0, 0.0], [0.0, 300.0, 0.0]], requires_grad=True)  # target 0
+    clipped_p_y = F.softmax(far, dim=1)[:, 0].clamp(1e-7, 1.0)
+    clipped_ce = -clipped_p_y.log()
+    (clipped_grad,) = torch.autograd.grad(clipped_ce.sum(), far)
+    print("CE, authors' clipping  :", clipped_ce.detach(), " -log(1e-7) =", -math.log(1e-7))
+    print("  its d/dz_y           :", clipped_grad[:, 0])
     # --8<-- [end:authors_code]
 
     # --8<-- [start:errors]
@@ -234,6 +253,7 @@ if __name__ == "__main__":
     flipped = torch.rand(len(y_train), generator=generator) < 0.4  # 40% of the labels...
     shift = torch.randint(1, 10, (len(y_train),), generator=generator)
     y_noisy = torch.where(flipped, (y_train + shift) % 10, y_train)  # ...move to another class
+    print(f"Flipped: {flipped.float().mean():.1%} of the {len(y_train)} training labels.\n")
 
     def train(loss_fn, steps=600):
         torch.manual_seed(0)

@@ -298,3 +298,8 @@ def test_a_clamp_to_minus_1_1_keeps_the_infinite_derivative_of_acos_at_1():
     assert not torch.isnan(angle).any()
     angle.sum().backward()
     assert c.grad[0] == -math.inf
+
+
+def test_arcface_loss_default_margin_in_degrees_is_about_half_a_radian():
+    # The page: ArcFaceLoss's default margin, 28.6 degrees, is about (not exactly) 0.5 radians.
+    assert round(math.radians(28.6), 2) == 0.5 and math.radians(28.6) != 0.5

@@ -190,3 +190,24 @@ def test_weight_assigned_after_to_follows_the_margins_buffer():
     criterion.weight = class_balanced_weights(COUNTS, beta=0.9999)  # float32 on the CPU
     assert criterion.weight.device.type == "meta" and criterion.weight.dtype == torch.float64
     assert criterion.margins.device.type == "meta"
+
+
+def test_checkpoint_after_the_switch_loads_only_once_weight_is_a_tensor(capsys):
+    # The page: state_dict() holds "weight" only once it is a tensor, so a checkpoint saved after
+    # the DRW switch fails to load into a new LDAMLoss (Unexpected key "weight") until a weight
+    # is assigned; after that, load_state_dict restores the saved weights.
+    session = {"class_balanced_weights": class_balanced_weights}
+    run_sections(ldam.__file__, "ldam", "helpers", "margins", "drw", namespace=session)
+    capsys.readouterr()
+    namespace = run_sections(ldam.__file__, "checkpoint", namespace=session)
+    printed = capsys.readouterr().out
+    assert list(namespace["saved"]) == ["margins", "weight"]
+    assert "weight" not in LDAMLoss(COUNTS).state_dict()
+    assert 'RuntimeError: Unexpected key(s) in state_dict: "weight".' in printed
+    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "weight"'):
+        LDAMLoss(COUNTS).load_state_dict(namespace["saved"])
+    torch.testing.assert_close(namespace["fresh"].weight, namespace["criterion"].weight)
+    assert "loaded after assigning a weight: True" in printed
+    passed = LDAMLoss(COUNTS, weight=torch.ones(len(COUNTS)))  # or pass weight=
+    passed.load_state_dict(namespace["saved"])
+    torch.testing.assert_close(passed.weight, namespace["criterion"].weight)

@@ -167,6 +167,18 @@ def test_multi_margin_loss_limits_on_this_build():
         F.multi_margin_loss(logits, torch.tensor([0, 1, 2, 4, 1]))
     with pytest.raises(RuntimeError, match="expected scalar type Long but found Float"):
         F.multi_margin_loss(logits, target.float())
+    # (N, C) class probabilities: F.cross_entropy accepts them, nn.MultiMarginLoss does not.
+    probabilities = F.one_hot(target, 4).float()
+    assert torch.isfinite(F.cross_entropy(logits, probabilities))
+    with pytest.raises(RuntimeError, match="target tensor should be 1-D"):
+        F.multi_margin_loss(logits, probabilities)
+    # Every row the page shows as refused by nn.MultiMarginLoss is accepted by F.cross_entropy
+    # (the page: "refuses some inputs that F.cross_entropy accepts").
+    assert torch.isfinite(
+        F.cross_entropy(torch.randn(2, 4, 3), torch.zeros(2, 3, dtype=torch.long))
+    )
+    for dtype in (torch.float16, torch.bfloat16):
+        assert torch.isfinite(F.cross_entropy(logits.to(dtype), target))
     for dtype, name in ((torch.float16, "Half"), (torch.bfloat16, "BFloat16")):
         with pytest.raises(NotImplementedError, match=f"not implemented for '{name}'"):
             F.multi_margin_loss(logits.to(dtype), target)
@@ -294,3 +306,18 @@ def test_a_class_weight_lifts_the_bound_on_the_gradient():
     )
     assert plain.abs().max() <= 1.0 < weighted.abs().max()
     torch.testing.assert_close(weighted, weight[0] * plain)
+
+
+def test_float32_cross_entropy_is_exactly_zero_once_the_gap_is_large_enough():
+    # The page: never zero mathematically (float64 stays positive at these gaps), but in float32
+    # the loss and the gradient on z_y are exactly 0 from a gap of 17 on [gap, 0, 0, 0].
+    page = run_sections(SNIPPET, "checks", "crammer_singer", "batch", "ce_float32")
+    ce = page["ce_by_gap"]
+    for gap in (15, 16):
+        loss, gradient = ce[torch.float32, gap]
+        assert loss > 0 and gradient < 0
+    for gap in (17, 18):
+        assert ce[torch.float32, gap] == (0.0, 0.0)
+    for gap in (15, 16, 17, 18):
+        loss, gradient = ce[torch.float64, gap]
+        assert loss > 0 and gradient < 0

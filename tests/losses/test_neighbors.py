@@ -1,5 +1,6 @@
 """Soft nearest neighbor loss: snippets/losses/neighbors.py and docs/losses/neighbors.md."""
 
+import inspect
 import math
 from pathlib import Path
 
@@ -156,6 +157,10 @@ def test_page_example_claims():
     loss = soft_nearest_neighbor_loss
     separated, entangled, labels = page["separated"], page["entangled"], page["labels"]
     assert loss(separated, labels) < 0.05 < math.log(23 / 7) < loss(entangled, labels)
+    # At T = 1 an embedding with no information about the labels scores far above log(23/7).
+    unrelated = page["unrelated"]
+    assert torch.equal(unrelated, 3.0 * page["noise"])  # drawn without the labels
+    assert loss(unrelated, labels) > 2 * math.log(23 / 7)
     # Large T: both tend to log(23/7), the value for an embedding with no structure.
     for points in (separated, entangled):
         torch.testing.assert_close(
@@ -232,3 +237,21 @@ def test_no_partner_on_the_meta_device_is_not_checked():
     x = torch.randn(3, 2, device="meta")
     loss = soft_nearest_neighbor_loss(x, torch.tensor([0, 1, 2], device="meta"))
     assert loss.device.type == "meta" and loss.shape == ()
+
+
+def test_assert_async_docstring_warns_about_the_cuda_context():
+    # The page, from the docstring (not executed on CUDA here): the failure shows up at a later
+    # CUDA kernel launch, and a failed assert trashes the CUDA context (restart the process).
+    doc = " ".join(torch._assert_async.__doc__.split())
+    assert "you may only find out the assertion failed at a later CUDA kernel launch" in doc
+    assert "it will trash your CUDA context if the assert fails" in doc
+    assert "forcing you to restart your PyTorch process" in doc
+
+
+def test_the_device_side_check_is_taken_on_cuda_mps_and_meta():
+    # The page: on CUDA, MPS and the meta device (and when compiled) the function checks with
+    # torch._assert_async instead of reading the data. Only meta can be run here, so the
+    # branch condition is read from the source.
+    source = inspect.getsource(soft_nearest_neighbor_loss)
+    assert 'labels.device.type in ("cuda", "mps", "meta")' in source
+    assert "torch._assert_async(" in source

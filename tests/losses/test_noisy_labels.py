@@ -232,6 +232,28 @@ def test_page_authors_code_section():
     page = run_sections(SNIPPET, "checks", "true_class_log_prob", "gce", "sce", "limits")
     page = run_sections(SNIPPET, "authors_code", namespace=page)
     torch.testing.assert_close(page["ours"], page["reference"])
+    # The page: the authors' CE term clips p to [1e-7, 1], so it is capped at -log(1e-7) (about
+    # 16.1) and passes no gradient once p_y < 1e-7, where the unclipped CE gives 30 and 300.
+    cap = -math.log(1e-7)
+    assert round(cap, 1) == 16.1
+    torch.testing.assert_close(page["clipped_ce"].detach(), torch.full((2,), cap))
+    assert torch.all(page["clipped_grad"] == 0)
+    assert torch.all(
+        F.cross_entropy(page["far"], torch.zeros(2, dtype=torch.long), reduction="none") > cap
+    )
+
+
+def test_page_bounded_section_gradients():
+    # The page: the CE loss grows without limit, but its gradient on z_y stays at its maximum
+    # magnitude, 1, for both samples; GCE's goes to 0; SCE's is alpha (0.1) times CE's.
+    page = run_sections(SNIPPET, "checks", "true_class_log_prob", "gce", "sce", "limits")
+    page = run_sections(SNIPPET, "bounded", namespace=page)
+    g = page["gradients"]
+    torch.testing.assert_close(g["cross_entropy"], torch.full((2,), -1.0))
+    assert torch.all(g["GCE q=0.7"].abs() < 1e-6)
+    torch.testing.assert_close(g["SCE"], 0.1 * g["cross_entropy"])
+    ce = F.cross_entropy(page["wrong"], page["target"], reduction="none")
+    assert ce[1] > 9 * ce[0]  # the loss itself keeps growing with the gap
 
 
 @pytest.mark.slow
@@ -245,6 +267,9 @@ def test_page_experiment_claims():
     best = {name: max(test for _, test, _ in history) for name, history in h.items()}
     at_100 = {name: next(t for s, t, _ in history if s == 100) for name, history in h.items()}
     ce, gce, mae, sce = "CE", "GCE q=0.7", "GCE q=1 (MAE/2)", "SCE"
+    # Each label flips with probability 0.4; the fraction actually flipped is printed.
+    assert abs(page["flipped"].float().mean().item() - 0.4) < 0.03
+    assert [step for step, _, _ in h[ce]] == list(range(20, 601, 20))  # evaluated every 20 steps
     assert last[ce][2] > 0.8  # CE memorizes most flipped labels
     assert last[gce][2] < 0.25 and last[mae][2] < 0.25
     assert 0.25 < last[sce][2] < last[ce][2]
