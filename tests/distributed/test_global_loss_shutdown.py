@@ -115,7 +115,7 @@ def test_the_committed_shutdown_runs_are_complete_and_the_fixed_programs_never_f
 
 
 def test_the_pages_state_how_often_the_rarely_run_programs_ran():
-    from site_pages import DOCS
+    from tests.support.pages import DOCS
 
     variants = json.loads((SNIPPETS / "distributed" / "shutdown_results.json").read_text())[
         "variants"
