@@ -107,8 +107,8 @@ def _true_class_log_prob(input, index, bias=None):
         input = input.float()
     if bias is not None:
         input = input + bias.to(input.dtype)
-    # -cross_entropy(reduction="none") is log p_y: its log_softmax and nll_loss allocate fewer
-    # (N, C) tensors than log_softmax followed by gather (whose backward fills an (N, C) zero).
+    # -cross_entropy(reduction="none") is log p_y; it allocates as many (N, C) tensors as
+    # log_softmax followed by gather (three, forward and backward together).
     return -torch.nn.functional.cross_entropy(input, index, reduction="none")
 
 
