@@ -16,8 +16,12 @@ def class_balanced_weights(class_counts, beta: float = 0.999) -> Tensor:
     `class_counts` holds the number of training samples n_c of each class (a sequence or a
     1-D tensor of positive numbers). beta=0 gives equal weights (all 1); as beta approaches 1
     the weights approach inverse class frequency. Returns a tensor of the default dtype
-    (float32) on the device of `class_counts`.
+    (float32) on the device of `class_counts`. MPS has no float64: MPS counts are copied to the
+    CPU (a host sync), and the weights are moved back.
     """
+    device = class_counts.device if torch.is_tensor(class_counts) else torch.device("cpu")
+    if device.type == "mps":
+        class_counts = class_counts.cpu()
     counts = torch.as_tensor(class_counts, dtype=torch.float64)
     if counts.dim() != 1 or counts.numel() == 0:
         raise ValueError(
@@ -25,9 +29,9 @@ def class_balanced_weights(class_counts, beta: float = 0.999) -> Tensor:
             f"got shape {tuple(counts.shape)}"
         )
     positive = (counts > 0) & torch.isfinite(counts)
-    if torch.compiler.is_compiling() or counts.device.type in ("cuda", "mps", "meta"):
-        # Compiled, reading the data would break the graph; on CUDA or MPS, the host would wait
-        # for the device. torch._assert_async checks on the device (CPU, CUDA, MPS kernels).
+    if torch.compiler.is_compiling() or counts.device.type in ("cuda", "meta"):
+        # Compiled, reading the data would break the graph; on CUDA, the host would wait for
+        # the device. torch._assert_async checks on the device (CPU and CUDA kernels).
         torch._assert_async(positive.all(), "class_counts must be positive and finite")
     elif not positive.all():  # eager: CPU (no device to wait for), or another device
         raise ValueError(f"class_counts must be positive and finite, got {counts.tolist()}")
@@ -38,7 +42,7 @@ def class_balanced_weights(class_counts, beta: float = 0.999) -> Tensor:
     effective_number = -torch.expm1(counts * log_beta) / (1 - beta)  # (1 - beta**n) / (1 - beta)
     weights = 1 / effective_number
     weights = weights * (len(counts) / weights.sum())
-    return weights.to(torch.get_default_dtype())
+    return weights.to(torch.get_default_dtype()).to(device)
 
 
 # --8<-- [end:class_balanced_weights]
@@ -83,6 +87,16 @@ if __name__ == "__main__":
         ),
     )
     # --8<-- [end:usage]
+
+    # --8<-- [start:one_class_batch]
+    only_frequent = torch.zeros(8, dtype=torch.long)  # a batch of class 0 only
+    weighted_mean = F.cross_entropy(logits, only_frequent, weight=weight)
+    plain_mean = F.cross_entropy(logits, only_frequent)
+    paper = F.cross_entropy(logits, only_frequent, weight=weight, reduction="sum") / 8
+    print(f"class 0 only: weighted 'mean' = {weighted_mean.item():.4f}")
+    print(f"              plain mean      = {plain_mean.item():.4f}")
+    print(f"              'sum' / N       = {paper.item():.4f}  (weight[0] = {weight[0]:.4f})")
+    # --8<-- [end:one_class_batch]
 
     # --8<-- [start:errors]
     bad_calls = {

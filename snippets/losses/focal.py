@@ -34,7 +34,7 @@ def focal_loss(
     log_p = log_p.masked_fill(~valid, 0.0)  # ignored elements: zero loss and zero gradient
     loss = -log_p
     if gamma != 0:
-        one_minus_p = -torch.expm1(log_p)  # 1 - p_y, accurate even when p_y is close to 1
+        one_minus_p = -torch.expm1(log_p)  # 1 - p_y, without the cancellation of 1 - exp(log_p)
         # The clamp keeps the gradient finite where p_y rounds to 1 and gamma < 1.
         loss = loss * one_minus_p.clamp_min(torch.finfo(log_p.dtype).tiny).pow(gamma)
     return _reduce(loss, index, valid, weight, reduction).to(input.dtype)
@@ -113,7 +113,8 @@ def _true_class_log_prob(input, index, bias=None):
         # Inductor fuses log_softmax, gather and the bias into fewer passes over (N, C) than
         # its decomposition of cross_entropy: faster, measured (docs/losses/index.md#speed).
         return torch.log_softmax(input, dim=1).gather(1, index.unsqueeze(1)).squeeze(1)
-    # Eager: -cross_entropy(reduction="none") is log p_y, ATen's fused log_softmax and nll_loss.
+    # Eager: -cross_entropy(reduction="none") is log p_y; it allocates as many (N, C) tensors as
+    # log_softmax followed by gather (three, forward and backward together).
     return -torch.nn.functional.cross_entropy(input, index, reduction="none")
 
 
@@ -292,12 +293,16 @@ if __name__ == "__main__":
 
     # --8<-- [start:all_ignored]
     torch.manual_seed(0)
-    logits = torch.randn(3, 4)
+    logits = torch.randn(3, 4, requires_grad=True)
     target = torch.full((3,), -100)  # every element ignored
     for reduction in ("mean", "sum"):
         focal = focal_loss(logits, target, reduction=reduction)
         ce = F.cross_entropy(logits, target, reduction=reduction)
         print(f"{reduction}: focal_loss = {focal.item()}, F.cross_entropy = {ce.item()}")
+    for name, loss_fn in {"focal_loss": focal_loss, "F.cross_entropy": F.cross_entropy}.items():
+        logits.grad = None
+        loss_fn(logits, target).backward()  # "mean": the nan above
+        print(f"{name}: largest |gradient| of the nan = {logits.grad.abs().max().item()}")
     # --8<-- [end:all_ignored]
 
     # --8<-- [start:errors]

@@ -176,6 +176,24 @@ for module_name, names in chapter.items():
         print(f"| `{name}` | " + " | ".join(cells) + " |")
 # --8<-- [end:conventions_table]
 
+# --8<-- [start:shared_helpers]
+import ast  # noqa: E402 (the page runs this section alone)
+import pathlib  # noqa: E402
+
+holders = {}  # top-level function -> the loss files that define it
+for path in sorted(pathlib.Path("snippets/losses").glob("*.py")):
+    if path.stem in ("benchmark", "index"):  # not loss files
+        continue
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef) and node.name != "main":
+            holders.setdefault(node.name, []).append(path.name)
+print("| helper | files that carry a copy |")
+print("| --- | --- |")
+for name, files in holders.items():
+    if len(files) > 1:
+        print(f"| `{name}` | " + ", ".join(f"`{file}`" for file in files) + " |")
+# --8<-- [end:shared_helpers]
+
 # --8<-- [start:value_checks]
 import torch._dynamo  # noqa: E402
 

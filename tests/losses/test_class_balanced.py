@@ -7,6 +7,8 @@ from losses.class_balanced import class_balanced_weights
 from losses.focal import focal_loss
 
 from tests.support import loss_properties as props
+from tests.support.pages import SNIPPETS
+from tests.support.sections import run_sections
 
 COUNTS = [5000, 500, 50, 5]
 
@@ -182,3 +184,23 @@ def test_naive_one_minus_beta_to_the_n_gives_the_same_float32_weights(beta):
     naive = 1 / ((1 - beta**n) / (1 - beta))
     naive = (naive * len(counts) / naive.sum()).to(torch.get_default_dtype())
     assert torch.equal(naive, class_balanced_weights(counts, beta=beta))
+
+
+def test_weighted_mean_does_not_reweight_a_batch_of_one_class(capsys):
+    # The page: with "mean" a batch of one class is not down-weighted at all; "sum" / N gives
+    # the paper's scaling (weight[y] times the plain mean). The block's printed numbers.
+    namespace = run_sections(
+        SNIPPETS / "losses" / "class_balanced.py",
+        "class_balanced_weights",
+        "example",
+        "usage",
+        "one_class_batch",
+    )
+    weighted, plain, paper = namespace["weighted_mean"], namespace["plain_mean"], namespace["paper"]
+    torch.testing.assert_close(weighted, plain)
+    torch.testing.assert_close(paper, namespace["weight"][0] * plain)
+    assert namespace["weight"][0] < 0.1  # the frequent class: far from 1, so the two differ
+    out = capsys.readouterr().out
+    assert f"weighted 'mean' = {weighted.item():.4f}" in out
+    assert f"plain mean      = {weighted.item():.4f}" in out
+    assert f"'sum' / N       = {paper.item():.4f}" in out

@@ -460,21 +460,52 @@ def test_a_scalar_alpha_changes_adam_with_coupled_weight_decay():
     assert (small - full).abs().max() > 100 * 1e-7  # far outside the tolerance used without decay
 
 
-def test_minus_expm1_is_more_accurate_than_one_minus_exp_for_moderate_p():
-    # The page: -expm1(log_p) is more accurate than 1 - exp(log_p) for a moderate p_y, and
-    # neither recovers 1 - p_y once log_softmax has rounded log_p (p_y very close to 1).
+def test_a_scalar_alpha_barely_changes_adamw_with_decoupled_weight_decay():
+    # The page (alpha): with AdamW's decoupled decay, alpha again changes almost nothing.
+    def adamw_step(alpha, steps=3):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 4)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1)
+        x, y = torch.randn(16, 3), torch.randint(4, (16,))
+        before = model.weight.detach().clone()
+        for _ in range(steps):
+            optimizer.zero_grad()
+            (alpha * focal_loss(model(x), y)).backward()
+            optimizer.step()
+        return model.weight.detach() - before
+
+    torch.testing.assert_close(adamw_step(0.25), adamw_step(1.0), rtol=1e-4, atol=1e-7)
+
+
+def test_minus_expm1_avoids_cancellation_but_log_softmax_error_dominates():
+    # The page: -expm1(log_p) avoids the cancellation of 1 - exp(log_p) for a given log_p; with
+    # log_p from float32 log_softmax, the error of log_softmax (relative error about
+    # 1e-7 / (1 - p_y)) dominates, and near p_y = 1 neither recovers 1 - p_y.
     def relative_errors(d):
         logits = torch.tensor([[d, 0.0]])
         log_p = torch.log_softmax(logits, dim=1)[0, 0]
-        exact = torch.sigmoid(-torch.tensor(d, dtype=torch.float64))  # 1 - p_y in float64
+        given = -torch.expm1(log_p.double())  # 1 - p_y for this float32 log_p, in float64
+        exact = torch.sigmoid(-torch.tensor(d, dtype=torch.float64))  # 1 - p_y of the logits
         ours = (-torch.expm1(log_p)).double()
         naive = (1 - torch.exp(log_p)).double()
-        return float(abs(ours - exact) / exact), float(abs(naive - exact) / exact)
+        return {
+            "ours, given log_p": float(abs(ours - given) / given),
+            "naive, given log_p": float(abs(naive - given) / given),
+            "ours": float(abs(ours - exact) / exact),
+            "naive": float(abs(naive - exact) / exact),
+            "1 - p_y": float(exact),
+        }
 
-    ours, naive = relative_errors(5.0)
-    assert ours < 1e-6 < naive  # moderate p_y: expm1 is clearly better
-    ours, naive = relative_errors(17.0)
-    assert ours > 0.5 and naive > 0.5  # log_p itself has lost 1 - p_y: both are wrong
+    errors = {d: relative_errors(d) for d in (5.5, 6.0, 7.0, 9.0, 12.0)}
+    for e in errors.values():
+        assert e["ours, given log_p"] < 1e-7  # no cancellation for a given log_p
+        assert e["naive, given log_p"] > 5 * e["ours, given log_p"]
+        # from log_softmax: within about 1e-7 / (1 - p_y), and of that order, for both forms
+        for form in ("ours", "naive"):
+            assert 1e-9 / e["1 - p_y"] < e[form] < 1.2e-7 / e["1 - p_y"], (form, e)
+    assert max(e["ours"] / e["naive"] for e in errors.values()) > 0.5  # not better everywhere
+    e = relative_errors(17.0)
+    assert e["ours"] > 0.5 and e["naive"] > 0.5  # log_p itself has lost 1 - p_y: both are wrong
 
 
 def test_a_weight_that_is_not_a_tensor_raises_attribute_error():
@@ -521,3 +552,24 @@ def test_kornia_alpha_weights_class_zero_by_one_minus_alpha():
         kornia.losses.focal_loss(logits, target, alpha=0.25, gamma=2.0, reduction="sum"),
         focal_loss(logits, target, gamma=2.0, weight=weight, reduction="sum"),
     )
+
+
+def test_kornia_none_is_a_class_map_with_the_value_at_the_target():
+    # The page (kornia): "none" returns (N, C, ...) with the value at the target class and 0
+    # elsewhere; summed over dim 1 it is the (N, ...) tensor of focal_loss.
+    kornia = pytest.importorskip("kornia")
+    logits, target = props.make_batch(6, 4, dtype=torch.float32)
+    theirs = kornia.losses.focal_loss(logits, target, alpha=None, gamma=2.0, reduction="none")
+    ours = focal_loss(logits, target, gamma=2.0, reduction="none")
+    assert theirs.shape == (6, 4) and ours.shape == (6,)
+    at_target = F.one_hot(target, 4).bool()
+    assert torch.all(theirs[~at_target] == 0)
+    torch.testing.assert_close(theirs.sum(dim=1), ours)
+
+
+def test_all_ignored_section_shows_a_zero_gradient(capsys):
+    # The page (all-ignored): the gradient of the nan is zero for every logit, both functions.
+    run_sections(SNIPPETS / "losses" / "focal.py", "focal_loss", "helpers", "all_ignored")
+    lines = [line for line in capsys.readouterr().out.splitlines() if "largest |gradient|" in line]
+    assert [line.split(":")[0] for line in lines] == ["focal_loss", "F.cross_entropy"]
+    assert all(line.endswith("= 0.0") for line in lines)

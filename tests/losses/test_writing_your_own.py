@@ -1,5 +1,8 @@
 """Writing your own loss: snippets/losses/writing_your_own.py and the claims of its page."""
 
+import importlib
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -193,3 +196,77 @@ def test_what_the_page_quotes_from_the_docstring_of_assert_async():
     assert "a later CUDA kernel launch" in doc
     assert "NOT intended to be used for regular error checking" in doc
     assert "will trash your CUDA context" in doc
+
+
+def test_what_the_page_quotes_from_the_docstring_of_set_sync_debug_mode():
+    doc = " ".join(torch.cuda.set_sync_debug_mode.__doc__.split())
+    assert "This is an experimental feature" in doc
+    assert "not all synchronizing operations will trigger warning or error" in doc
+    assert '"warn"' in doc or "warn" in doc
+
+
+def test_the_shared_helpers_table_is_the_copy_rule_of_the_chapter(capsys):
+    # The page renders which files share which helper; tests/losses/test_index.py states the
+    # copies (COPIES) and checks that they are identical.
+    from losses.test_index import COPIES
+
+    run_sections(SNIPPET, "shared_helpers")
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    rendered = {}
+    for row in rows:
+        helper, files = (cell.strip() for cell in row.strip("|").split("|"))
+        rendered[helper.strip("`")] = {
+            name.strip("` ").removesuffix(".py") for name in files.split(",")
+        }
+    assert rendered == {helper: set(files) for helper, files in COPIES.items()}
+
+
+# The chapter's losses that take logits and class indices: (file, name, call with logits, target)
+CLASS_INDEX_LOSSES = {
+    "focal_loss": ("focal", lambda loss, x, y: loss(x, y)),
+    "poly1_cross_entropy": ("poly", lambda loss, x, y: loss(x, y)),
+    "logit_adjusted_cross_entropy": (
+        "logit_adjustment",
+        lambda loss, x, y: loss(x, y, torch.full((x.shape[1],), 1 / x.shape[1])),
+    ),
+    "LDAMLoss": ("ldam", lambda loss, x, y: loss([5, 4, 3, 2])(x, y)),
+    "generalized_cross_entropy": ("noisy_labels", lambda loss, x, y: loss(x, y)),
+    "symmetric_cross_entropy": ("noisy_labels", lambda loss, x, y: loss(x, y)),
+    "crammer_singer_loss": ("margin", lambda loss, x, y: loss(x, y)),
+}
+
+
+@pytest.mark.parametrize("name", CLASS_INDEX_LOSSES)
+def test_class_probability_targets_and_label_smoothing_are_not_taken(name):
+    # The page: unlike F.cross_entropy, the chapter's losses that take class indices accept no
+    # class-probability targets and have no label_smoothing.
+    file, call = CLASS_INDEX_LOSSES[name]
+    loss = getattr(importlib.import_module(f"losses.{file}"), name)
+    logits = torch.randn(6, 4)
+    probabilities = torch.softmax(torch.randn(6, 4), dim=1)
+    assert torch.isfinite(F.cross_entropy(logits, probabilities))  # F.cross_entropy takes them
+    with pytest.raises(ValueError, match="target"):
+        call(loss, logits, probabilities)
+    assert "label_smoothing" not in inspect.signature(loss).parameters
+    assert "label_smoothing" in inspect.signature(F.cross_entropy).parameters
+
+
+def test_scalar_alpha_with_sgd_momentum_is_a_smaller_learning_rate():
+    # The page: without weight decay, SGD with or without momentum (Nesterov too) is linear in
+    # the gradient, so alpha * loss at lr is the loss at alpha * lr.
+    def train(alpha, lr, **kwargs):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 4)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, **kwargs)
+        x, y = torch.randn(16, 3), torch.randint(4, (16,))
+        for _ in range(5):
+            optimizer.zero_grad()
+            (alpha * focal_loss(model(x), y)).backward()
+            optimizer.step()
+        return model.weight.detach()
+
+    for kwargs in ({}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True}):
+        torch.testing.assert_close(train(0.25, 0.1, **kwargs), train(1.0, 0.025, **kwargs))
+    # with weight decay the decay term is not scaled: not the same
+    decayed = train(0.25, 0.1, momentum=0.9, weight_decay=0.1)
+    assert not torch.allclose(decayed, train(1.0, 0.025, momentum=0.9, weight_decay=0.1))
