@@ -1,6 +1,7 @@
 """The chapter's copy rule (docs/losses/index.md): each loss file needs only PyTorch, so the
-helpers several losses use are copied into each file. The copies are stated here, once, and
-must stay identical; a helper that appears in two files without being listed here fails too.
+helpers several losses use are copied into each file. The copies are stated once, in
+tests/support/copies.py, and must stay identical; a helper that appears in two files without
+being listed there fails too.
 """
 
 import ast
@@ -13,18 +14,9 @@ import torch
 from losses import focal, ldam, logit_adjustment, margin, noisy_labels, poly
 
 from tests.support import loss_properties as props
+from tests.support.copies import COPIES
 from tests.support.pages import SNIPPETS
 
-# helper: the files that carry a copy of it (the first is the one the others copy)
-COPIES = {
-    "_check_inputs": ("focal", "poly", "logit_adjustment", "ldam"),
-    "_reduce": ("focal", "poly", "logit_adjustment"),
-    "_true_class_log_prob": ("focal", "poly", "logit_adjustment"),
-    "describe": ("margin", "noisy_labels", "large_margin_softmax", "neighbors"),
-    "check_logits_and_target": ("margin", "noisy_labels"),
-    "check_reduction": ("margin", "noisy_labels"),
-    "reduce": ("margin", "noisy_labels"),
-}
 # Names that several files define on purpose with different code: each file's own entry point.
 OWN_PER_FILE = {"main"}
 LOSS_FILES = sorted(

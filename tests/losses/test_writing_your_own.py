@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from losses.focal import focal_loss
 
 from tests.support import loss_properties as props
+from tests.support.copies import COPIES
 from tests.support.pages import SNIPPETS
 from tests.support.sections import run_sections
 
@@ -206,10 +207,8 @@ def test_what_the_page_quotes_from_the_docstring_of_set_sync_debug_mode():
 
 
 def test_the_shared_helpers_table_is_the_copy_rule_of_the_chapter(capsys):
-    # The page renders which files share which helper; tests/losses/test_index.py states the
-    # copies (COPIES) and checks that they are identical.
-    from losses.test_index import COPIES
-
+    # The page renders which files share which helper; tests/support/copies.py states the
+    # copies (COPIES) and tests/losses/test_index.py checks that they are identical.
     run_sections(SNIPPET, "shared_helpers")
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
     rendered = {}
