@@ -18,6 +18,20 @@ the variants of the glossary's last column: "NLLLoss と CrossEntropyLoss" is fo
 交差エントロピー損失, negative log-likelihood or ラベルスムージング for its label_smoothing
 section. The names go into an attribute that Pagefind indexes (data-pagefind-index-attrs);
 the page shows nothing more.
+
+Each page also carries three metadata fields for ranking (data-pagefind-meta, weighed by
+docs/assets/search.js through Pagefind's `metaWeights`): `names`, the glossary's names for the
+identifiers its title names (the page of CrossEntropyLoss is the page of 交差エントロピー損失);
+`keys`, its title and, for a section's first page, the section's title; `topics`, what its
+sections treat: the glossary's names for the identifiers in its section headings, and the
+navigation section. A query whose every word is in one of a page's fields
+ranks that page above pages that merely use the words. Pagefind splits metadata at spaces only,
+while the browser cuts a Japanese query into words with its own segmenter (Intl.Segmenter),
+which differs from the one Pagefind indexes the text with (キャリブレーション is one word in the
+index, キ, ャ, リ, ブ, レ, ー, ション in the query). So a Japanese run of these fields is
+written as every suffix of it (交差エントロピー損失, 差エントロピー損失, …, 損失, 失): Pagefind
+matches a query word with any indexed word that starts with it, so each word the browser cuts
+from the run matches, whatever the cut.
 """
 
 import html
@@ -50,6 +64,9 @@ TERMS_ATTRIBUTE = "data-search-terms"
 HEADING_WEIGHTS = {"1": 10, "2": 7, "3": 5}
 # Identifiers of the glossary's PyTorch column too common to stand for one term.
 GENERIC = {"target", "weight", "reduction", "margin", "long", "grad", "pos_weight", "nn"}
+# The attributes the metadata fields are read from.
+NAMES, KEYS, TOPICS = "data-search-names", "data-search-keys", "data-search-topics"
+JAPANESE_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f々〆ヵヶ]+")
 HEADING = re.compile(r"<h([1-3])\b([^>]*)>(.*?)</h\1>", re.S)
 OPENING = re.compile(r"<h([1-3])\b(?![^>]*data-pagefind-weight)")
 TAG = re.compile(r"<[^>]+>")
@@ -146,10 +163,67 @@ def add_section_title(output: str, section: str | None) -> str:
     return output[:start] + new + output[start + len(opening) :]
 
 
-def on_post_page(output, page, config):
-    output = add_heading_terms(weigh_headings(output), glossary_terms(config.docs_dir))
-    section = page.parent.title if page.parent is not None else None
+def suffixes(text: str) -> list[str]:
+    """The words of a metadata field for `text`: its space-separated words, and every suffix of
+    each run of Japanese in it (see the module's docstring)."""
+    words = []
+    for word in text.split():
+        words.append(word)
+        for run in JAPANESE_RUN.finditer(word):
+            run = run[0]
+            words += [run[i:] for i in range(len(run)) if run[i:] != word]
+    return list(dict.fromkeys(words))
+
+
+def _heading_names(text: str, terms: dict[str, list[str]]) -> list[str]:
+    found = []
+    for identifier, names in terms.items():
+        if re.search(rf"(?<!\w){re.escape(identifier)}(?!\w)", text):
+            found += [n for n in names if n not in found]
+    return found
+
+
+def add_meta_keys(
+    output: str, terms: dict[str, list[str]], section: str | None, first_of_section: bool
+) -> str:
+    """The `names`, `keys` and `topics` metadata fields, on the article's <h1>."""
+    head, sep, body = output.partition('<article class="md-content__inner')
+    if not sep:
+        return output
+    names, keys, topics = [], [], []
+    for match in HEADING.finditer(body):
+        text = " ".join(html.unescape(TAG.sub("", match[3])).replace("¶", " ").split())
+        if match[1] == "1" and not keys:
+            keys.append(text)
+            names += _heading_names(text, terms)
+        else:
+            topics += _heading_names(text, terms)
+    if not keys:
+        return output
+    if section:
+        (keys if first_of_section else topics).append(section)
+    fields = []
+    for name, values in ((NAMES, names), (KEYS, keys), (TOPICS, topics)):
+        words = suffixes(" ".join(values))
+        if words:
+            fields.append((name, html.escape(" ".join(words), quote=True)))
+    meta = ", ".join(f"{name.removeprefix('data-search-')}[{name}]" for name, _ in fields)
+    added = f' data-pagefind-meta="{meta}"' + "".join(f' {n}="{v}"' for n, v in fields)
+    at = re.search(r"<h1\b[^>]*", body).end()
+    return head + sep + body[:at] + added + body[at:]
+
+
+def prepare(output: str, docs_dir: str, section: str | None, first_of_section: bool) -> str:
+    terms = glossary_terms(docs_dir)
+    output = add_heading_terms(weigh_headings(output), terms)
+    output = add_meta_keys(output, terms, section, first_of_section)
     return add_section_title(output, section)
+
+
+def on_post_page(output, page, config):
+    section = page.parent.title if page.parent is not None else None
+    first = page.parent is not None and page.parent.children[0] is page
+    return prepare(output, config.docs_dir, section, first)
 
 
 def command(site_dir: Path) -> list[str]:

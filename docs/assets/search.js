@@ -20,6 +20,8 @@
   const MAX_PAGES = 10;
   const MAX_SECTIONS = 3;
   const HIGHLIGHT = "highlight";
+  const META_WEIGHTS = { names: 20, keys: 10, topics: 3 };
+  const PAGE_LENGTH = 0.5; // Pagefind: 0.75; the value measured with the metadata fields
 
   let engine = null; // the promise of the initialised pagefind module
   const load = () => {
@@ -30,6 +32,10 @@
           baseUrl: new URL("..", bundle).pathname,
           excerptLength: 24,
           highlightParam: HIGHLIGHT,
+          // hooks/search_pagefind.py's metadata fields: what a page is (its title and the
+          // glossary's names for what its title names), what its sections treat.
+          // (The title is one of the keys: its own weight would count it twice.)
+          ranking: { pageLength: PAGE_LENGTH, metaWeights: { title: 0, ...META_WEIGHTS } },
         });
         await pagefind.init();
         return pagefind;
@@ -65,6 +71,15 @@
     return target.pathname + target.search + target.hash;
   };
 
+  // A mark that stops inside a Latin word grows to the whole word: the Japanese index cuts
+  // label_smoothing into label, _ and smoothing, so Pagefind's excerpt marks "label" alone.
+  const WORD_CHARS = "[A-Za-z0-9_]";
+  const partial = new RegExp(`(${WORD_CHARS}*)<mark>([^<]*)</mark>(${WORD_CHARS}*)`, "g");
+  const wholeWords = (excerpt) =>
+    excerpt
+      .replace(partial, (all, before, marked, after) => `<mark>${before}${marked}${after}</mark>`)
+      .replaceAll("</mark><mark>", "");
+
   const render = (query, pages, total) => {
     const words = query.split(/\s+/).filter(Boolean);
     const items = pages.map((page) => {
@@ -75,7 +90,7 @@
       });
       article.append(element("div", { class: "md-search-result__icon md-icon" }));
       article.append(element("h1", {}, escape(page.meta.title || page.url)));
-      article.append(element("p", {}, page.excerpt));
+      article.append(element("p", {}, wholeWords(page.excerpt)));
       link.append(article);
       item.append(link);
       const sections = (page.sub_results || [])
@@ -88,7 +103,7 @@
           class: "md-search-result__link", tabindex: "-1" });
         const sub = element("article", { class: "md-search-result__article md-typeset" });
         sub.append(element("h2", {}, escape(section.title)));
-        sub.append(element("p", {}, section.excerpt));
+        sub.append(element("p", {}, wholeWords(section.excerpt)));
         sublink.append(sub);
         item.append(sublink);
       }

@@ -24,7 +24,7 @@ import pytest
 
 from tests.browser import chromium as setup  # the screens, pages and server of the visits
 from tests.browser.search_driver import MODES, SearchBox, dump, load_queries, search_bytes
-from tests.support.pages import DEFAULT_LANGUAGE, OTHER_LANGUAGE, ROOT
+from tests.support.pages import OTHER_LANGUAGE, ROOT
 
 DESKTOP, PHONE, PAGES = setup.DESKTOP, setup.PHONE, setup.PAGES
 
@@ -164,17 +164,7 @@ def test_query_finds_its_page_in_the_first_three(boxes, query):
     assert problem is None, problem
 
 
-JAPANESE_SHARE_NOT_MET = pytest.mark.xfail(
-    strict=True,
-    reason="issue 13's goal is not met yet for Japanese: 90 % of the queries found their page in "
-    "the first three on 2026-12-01; remove this mark when the share reaches 95 %",
-)
-
-
-@pytest.mark.parametrize(
-    "language",
-    [pytest.param(x, marks=JAPANESE_SHARE_NOT_MET) if x == "ja" else x for x in LANGUAGES],
-)
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_share_of_queries_answered_in_the_first_three(boxes, language):
     rows = [q for q in QUERIES if q.language == language]
     ranks = [_rank(q, boxes.answer(q).pages) for q in rows]
@@ -219,10 +209,6 @@ def test_highlights_mark_whole_words(boxes, query):
             problem = f"{query.query!r}: a mark starts inside a word: {mark}"
         if marked[-1:] and WORD.match(marked[-1]) and WORD.match(mark["after"] or " "):
             problem = f"{query.query!r}: a mark ends inside a word: {mark}"
-        if problem and query.language == DEFAULT_LANGUAGE and re.search("[A-Za-z]", text):
-            # Known, not fixed yet (2026-12-01): on Japanese pages the highlighter splits Latin
-            # words such as label_smoothing at "_" and marks "label" alone.
-            pytest.xfail(problem)
         if problem:
             pytest.fail(problem)
     # The words the result links carry to the page, which marks them there: the query's own

@@ -1,5 +1,6 @@
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 
@@ -110,3 +111,42 @@ def test_every_build_indexes_its_own_site_folder(tmp_path):
     assert {
         language: index["page_count"] for language, index in entry["languages"].items()
     } == dict.fromkeys(LANGUAGES, 1)
+
+
+def test_a_japanese_run_is_written_as_every_suffix_so_any_cut_of_it_matches():
+    words = hook.suffixes("キャリブレーションと温度スケーリング NLLLoss")
+    assert words[0] == "キャリブレーションと温度スケーリング"
+    assert "NLLLoss" in words
+    # The browser cuts the query into キ, ャ, …, ション, と, 温度, スケーリング: Pagefind matches
+    # a query word with every indexed word that starts with it, so each cut needs a suffix.
+    for cut in ["キ", "ャ", "リ", "ブ", "レ", "ー", "ション", "と", "温度", "スケーリング"]:
+        assert any(word.startswith(cut) for word in words), cut
+    # Latin words stay whole: "loss" must not match inside "nllloss".
+    assert not [w for w in words if w.isascii() and w != "NLLLoss"]
+
+
+def test_the_meta_fields_are_the_titles_glossary_names_the_title_and_the_sections():
+    terms = {"CrossEntropyLoss": ["交差エントロピー損失"], "label_smoothing": ["ラベル平滑化"]}
+    page = ARTICLE.format(
+        '<h1 id="a">NLLLoss と <code>CrossEntropyLoss</code></h1><p>x</p>'
+        '<h2 id="b"><code>label_smoothing</code></h2>'
+    )
+    out = hook.add_meta_keys(page, terms, "基礎", first_of_section=False)
+    h1 = re.search(r"<h1[^>]*>", out)[0]
+    fields = "names[data-search-names], keys[data-search-keys], topics[data-search-topics]"
+    assert f'data-pagefind-meta="{fields}"' in h1
+    names = re.search(r'data-search-names="([^"]*)"', h1)[1].split()
+    keys = re.search(r'data-search-keys="([^"]*)"', h1)[1].split()
+    topics = re.search(r'data-search-topics="([^"]*)"', h1)[1].split()
+    assert {"交差エントロピー損失", "エントロピー損失", "損失"} <= set(names)
+    assert {"NLLLoss", "と", "CrossEntropyLoss"} == set(keys)
+    assert {"ラベル平滑化", "平滑化", "基礎"} <= set(topics)
+    assert "ラベル平滑化" not in names + keys and "基礎" not in keys
+    # The first page of a section is the section's own page: its title is one of its keys.
+    first = hook.add_meta_keys(page, terms, "基礎", first_of_section=True)
+    assert "基礎" in re.search(r'data-search-keys="([^"]*)"', first)[1].split()
+    # Nothing else of the page changes; a page without a title is left alone.
+    assert re.sub(r' data-(pagefind-meta|search-[a-z]+)="[^"]*"', "", out) == page
+    assert hook.add_meta_keys(ARTICLE.format("<p>x</p>"), terms, None, False) == ARTICLE.format(
+        "<p>x</p>"
+    )
