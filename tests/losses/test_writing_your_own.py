@@ -269,3 +269,17 @@ def test_scalar_alpha_with_sgd_momentum_is_a_smaller_learning_rate():
     # with weight decay the decay term is not scaled: not the same
     decayed = train(0.25, 0.1, momentum=0.9, weight_decay=0.1)
     assert not torch.allclose(decayed, train(1.0, 0.025, momentum=0.9, weight_decay=0.1))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"weight": [1.0, 1.0, 1.0]}, AttributeError), ({"gamma": "2"}, TypeError)],
+)
+def test_an_argument_of_the_wrong_python_type_fails_with_pythons_own_error(kwargs, error):
+    # The conventions table: the named ValueError/IndexError covers wrong tensors, hyperparameter
+    # values and reduction; a wrong Python type fails with Python's own error instead.
+    logits, target = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(error):
+        focal_loss(logits, target, **kwargs)
+    with pytest.raises(ValueError, match="gamma"):
+        focal_loss(logits, target, gamma=-1.0)
