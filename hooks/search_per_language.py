@@ -15,18 +15,28 @@ from pathlib import Path
 
 from mkdocs.plugins import event_priority
 
-LANGUAGE = "en"  # the non-default language, built into en/
 CONFIG = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</script>)', re.S)
+OTHER_LANGUAGES: list[str] = []  # the non-default languages of mkdocs.yml, built into <locale>/
+
+
+def on_config(config):
+    languages = config.plugins["i18n"].config.languages
+    OTHER_LANGUAGES[:] = [language.locale for language in languages if not language.default]
+
+
+def _language_of(location: str) -> str | None:
+    return next((lang for lang in OTHER_LANGUAGES if location.startswith(f"{lang}/")), None)
 
 
 @event_priority(-100)
 def on_post_page(output, page, config):
-    if not page.file.dest_uri.startswith(f"{LANGUAGE}/"):
+    language = _language_of(page.file.dest_uri)
+    if language is None:
         return output
 
     def rebase(match):
         app = json.loads(match[2])
-        app["base"] = f"{app['base'].rstrip('/')}/{LANGUAGE}/"
+        app["base"] = f"{app['base'].rstrip('/')}/{language}/"
         return match[1] + json.dumps(app, ensure_ascii=False) + match[3]
 
     return CONFIG.sub(rebase, output, count=1)
@@ -38,14 +48,18 @@ def on_post_build(config):
     if not root.is_file():
         return
     index = json.loads(root.read_text(encoding="utf-8"))
-    prefix = f"{LANGUAGE}/"
-    own = [doc for doc in index["docs"] if doc["location"].startswith(prefix)]
-    if not own:
+    by_language = {}
+    for doc in index["docs"]:
+        by_language.setdefault(_language_of(doc["location"]), []).append(doc)
+    if set(by_language) <= {None}:
         return  # already split (the i18n plugin runs this for each language's build)
-    default = [doc for doc in index["docs"] if not doc["location"].startswith(prefix)]
-    for doc in own:
-        doc["location"] = doc["location"].removeprefix(prefix)
-    other = Path(config.site_dir) / LANGUAGE / "search" / "search_index.json"
-    other.parent.mkdir(parents=True, exist_ok=True)
-    other.write_text(json.dumps({**index, "docs": own}, ensure_ascii=False), encoding="utf-8")
+    for language, docs in by_language.items():
+        if language is None:
+            continue
+        for doc in docs:
+            doc["location"] = doc["location"].removeprefix(f"{language}/")
+        other = Path(config.site_dir) / language / "search" / "search_index.json"
+        other.parent.mkdir(parents=True, exist_ok=True)
+        other.write_text(json.dumps({**index, "docs": docs}, ensure_ascii=False), encoding="utf-8")
+    default = by_language.get(None, [])
     root.write_text(json.dumps({**index, "docs": default}, ensure_ascii=False), encoding="utf-8")

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from tests.browser import chromium as setup  # the screens, pages and server of the visits
 from tests.browser.search_driver import MODES, SearchBox, dump, load_queries, search_bytes
+from tests.support.pages import LANGUAGES
 
 BLACKHOLE_PROXY, CHROMIUM = setup.BLACKHOLE_PROXY, setup.CHROMIUM
 CHROMIUM_ARGS = setup.CHROMIUM_ARGS
@@ -55,7 +56,7 @@ def main() -> None:
         for mode in args.modes.split(","):
             screen = PHONE if mode == "phone" else DESKTOP
             context = setup.new_context(browser, screen, base_url)
-            for language in ("ja", "en"):
+            for language in LANGUAGES:
                 rows = [q for q in queries if q.language == language]
                 if not rows:
                     continue
@@ -95,7 +96,7 @@ def main() -> None:
 
 def summarize(result: dict) -> None:
     summary = {}
-    for language in ("ja", "en"):
+    for language in LANGUAGES:
         entries = [e for e in result["queries"].values() if e["language"] == language]
         modes = sorted({m for e in entries for m in e["modes"]})
         row = {"queries": len(entries)}

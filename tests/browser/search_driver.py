@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from tests.support.pages import DOCS, OTHER_LANGUAGE, ROOT, built_page
+from tests.support.pages import DEFAULT_LANGUAGE, DOCS, OTHER_LANGUAGE, ROOT, built_page
 
 QUERIES = ROOT / "tests" / "browser" / "search_queries.yml"
 MODES = ("ime", "paste", "phone")
@@ -47,7 +47,7 @@ class Query:
 
     @property
     def root(self) -> str:
-        return "/" if self.language == "ja" else f"/{OTHER_LANGUAGE}/"
+        return "/" if self.language == DEFAULT_LANGUAGE else f"/{OTHER_LANGUAGE}/"
 
     @property
     def source(self) -> Path:

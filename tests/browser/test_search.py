@@ -24,14 +24,13 @@ import pytest
 
 from tests.browser import chromium as setup  # the screens, pages and server of the visits
 from tests.browser.search_driver import MODES, SearchBox, dump, load_queries, search_bytes
-from tests.support.pages import OTHER_LANGUAGE, ROOT
+from tests.support.pages import DEFAULT_LANGUAGE, LANGUAGES, OTHER_LANGUAGE, ROOT, other_language
 
 DESKTOP, PHONE, PAGES = setup.DESKTOP, setup.PHONE, setup.PAGES
 
 pytestmark = pytest.mark.browser
 
 QUERIES = load_queries()
-LANGUAGES = ["ja", OTHER_LANGUAGE]
 TOP = 3
 SHARE = 0.95  # of each language's queries, the answering page in the first three
 PHONE_MS = 300
@@ -74,7 +73,7 @@ class Boxes:
     def box(self, mode: str, language: str) -> SearchBox:
         if (mode, language) not in self.boxes:
             screen = PHONE if mode == "phone" else DESKTOP
-            root = "/" if language == "ja" else f"/{OTHER_LANGUAGE}/"
+            root = "/" if language == DEFAULT_LANGUAGE else f"/{OTHER_LANGUAGE}/"
             self.boxes[mode, language] = SearchBox(self.context(screen), self.base_url, root, mode)
         return self.boxes[mode, language]
 
@@ -247,6 +246,6 @@ def test_the_index_is_built_per_language(search_site, boxes, language):
     assert index, f"pagefind-entry.json has no {language} index: {entry['languages']}"
     assert index["page_count"] >= len(pages)
     downloaded = search_bytes(boxes.box("ime", language).requests)
-    other = "ja" if language != "ja" else OTHER_LANGUAGE
+    other = other_language(language)
     fetched_other = [p for p in downloaded if f"/{other}_" in p or f".{other}_" in p]
     assert not fetched_other, f"the {language} pages downloaded the {other} index: {fetched_other}"
