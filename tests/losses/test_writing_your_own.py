@@ -283,3 +283,11 @@ def test_an_argument_of_the_wrong_python_type_fails_with_pythons_own_error(kwarg
         focal_loss(logits, target, **kwargs)
     with pytest.raises(ValueError, match="gamma"):
         focal_loss(logits, target, gamma=-1.0)
+
+
+def test_of_the_tensor_values_only_the_targets_are_checked():
+    # The conventions table: a weight with a negative entry is not rejected; a bad target is.
+    logits, target = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    assert torch.isfinite(focal_loss(logits, target, weight=torch.tensor([2.0, -1.0, 1.0])))
+    with pytest.raises(IndexError, match="target"):
+        focal_loss(logits, torch.tensor([0, 1, 3, 0]))
