@@ -484,3 +484,23 @@ def test_the_memory_link_points_at_an_existing_anchor_of_the_large_vocabulary_pa
     for suffix in (".md", ".en.md"):
         page = DOCS / "scale" / f"large_vocabulary{suffix}"
         assert "{#memory}" in page.read_text(encoding="utf-8")
+
+
+def test_torch_where_replacing_the_logits_is_as_safe_as_masked_fill_for_ignore_index():
+    # The page: ignore_index is safe when the -inf replaced the logits (masked_fill or torch.where).
+    z = torch.tensor([[2.0, 0.0, -1.0], [1.0, 3.0, 0.0]], requires_grad=True)
+    mask = torch.tensor([[False, True, True], [True, True, True]])
+    masked = torch.where(mask, torch.tensor(-math.inf), z)
+    loss = F.cross_entropy(masked, torch.tensor([0, -100]))
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(z.grad, torch.zeros(2, 3))
+
+
+def test_a_tie_at_the_top_is_not_a_zero_loss():
+    # The page: "for example 0 when the target's logit is far above all the others": with a tie
+    # at the top the naive loss is log 2, not 0, and its gradient is still nan.
+    x = torch.tensor([[1000.0, 1000.0, 0.0]], requires_grad=True)
+    loss = -torch.log(torch.softmax(x, dim=1))[0, 0]
+    loss.backward()
+    assert math.isclose(loss.item(), math.log(2), rel_tol=1e-6)
+    assert torch.isnan(x.grad).any()
